@@ -1,0 +1,52 @@
+"""moto as a server on a free loopback port, with the extensions this service needs."""
+
+import logging
+
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+
+from . import batch_local, sfn_activities
+
+
+def install() -> None:
+    """Install every extension of moto (idempotent)."""
+    sfn_activities.install()
+    batch_local.install()
+
+
+class EmbeddedAWS:
+    """moto with working Step Functions activities and Batch jobs run as local processes."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, worker_output: str | None = None):
+        self._host, self._port = host, port
+        self._server: ThreadedMotoServer | None = None
+        batch_local.output_dir = worker_output
+
+    @property
+    def endpoint(self) -> str:
+        host, port = self._server.get_host_and_port()
+        return f"http://{host}:{port}"
+
+    url = endpoint
+
+    def start(self) -> "EmbeddedAWS":
+        install()
+        # werkzeug logs each request to stderr; a parent that pipes stderr and never reads it would block us.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._server = ThreadedMotoServer(ip_address=self._host, port=self._port, verbose=False)
+        self._server.start()
+        return self
+
+    def stop(self) -> None:
+        """Release long polls, end worker processes, stop the server."""
+        if self._server is None:
+            return
+        sfn_activities.wake_all()
+        batch_local.kill_all()
+        self._server.stop()
+        self._server = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()

@@ -1,0 +1,146 @@
+"""Run moto's AWS Batch jobs as local processes.
+
+moto runs a Batch job in Docker, or (batch_simple) marks it SUCCEEDED without
+running anything. Here a job's container `command` starts as a local process
+with the container's environment (job definition plus overrides), and the job
+follows it: RUNNING while it runs, SUCCEEDED or FAILED by its exit code,
+FAILED when it cannot start, exceeds its attempt duration or is terminated.
+"""
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from datetime import datetime
+
+from moto.batch import models as batch_models
+from moto.core.config import default_user_config
+
+log = logging.getLogger(__name__)
+
+_processes: dict[str, subprocess.Popen] = {}
+_lock = threading.Lock()
+#: Where workers' stdout and stderr go: None inherits the server's; a folder gets `<job id>.log`.
+output_dir: str | None = None
+#: Variables every local worker gets before its job's own (set by the embedded service).
+base_environment: dict[str, str] = {}
+
+
+def local_command(command: list[str]) -> list[str]:
+    """Run `python`/`python3` as the interpreter that runs the service."""
+    if command and command[0] in ("python", "python3"):
+        return [sys.executable, *command[1:]]
+    return list(command)
+
+
+def _run(job) -> None:
+    """Replace Job.run: start the command, wait for it, record the outcome."""
+    try:
+        job.advance()
+        if job.depends_on and not job._wait_for_dependencies():
+            return
+        command = local_command(job._add_parameters_to_command(job._get_container_property("command", [])))
+        if not command:
+            raise ValueError("the job definition has no command to run")
+        env = dict(os.environ)
+        env.update(base_environment)
+        env.update({e["name"]: str(e["value"]) for e in job._get_container_property("environment", [])})
+        out = None
+        if output_dir:
+            os.makedirs(output_dir, exist_ok=True)
+            out = open(os.path.join(output_dir, f"{job.job_id}.log"), "ab")
+        try:
+            proc = subprocess.Popen(
+                command, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                stderr=subprocess.STDOUT if out else None, start_new_session=True,
+            )
+        finally:
+            if out:
+                out.close()
+    except Exception as exc:  # noqa: BLE001 - any start failure is the job's failure
+        job.job_stopped_reason = f"CannotStartContainerError: {exc}"
+        job.exit_code = None
+        job._mark_stopped(success=False)
+        return
+    with _lock:
+        _processes[job.job_id] = proc
+    job.job_started_at = datetime.now()
+    job.log_stream_name = job._stream_name
+    job._start_attempt()
+    job.status = "RUNNING"
+    limit = (job.timeout or {}).get("attemptDurationSeconds")
+    try:
+        proc.wait(timeout=limit)
+    except subprocess.TimeoutExpired:
+        job.job_stopped_reason = f"Job attempt duration exceeded timeout ({limit} s)"
+        _kill(proc)
+    finally:
+        with _lock:
+            _processes.pop(job.job_id, None)
+    job.exit_code = proc.returncode
+    if job.job_stopped_reason is None:
+        job.job_stopped_reason = "Essential container in task exited"
+    job._mark_stopped(success=proc.returncode == 0 and not job.stop)
+
+
+def _terminate(job, reason: str) -> None:
+    """Replace Job.terminate: also end the process."""
+    if not job.stop:
+        job.stop = True
+        job.job_stopped_reason = reason
+    with _lock:
+        proc = _processes.get(job.job_id)
+    if proc is not None:
+        _kill(proc)
+
+
+def _kill(proc: subprocess.Popen, grace: float = 2.0) -> None:
+    """End a worker's process group: SIGTERM, then SIGKILL after `grace` seconds."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, grace)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def running_pids() -> list[int]:
+    """Pids of the worker processes alive now."""
+    with _lock:
+        return [p.pid for p in _processes.values()]
+
+
+def kill_all() -> None:
+    """End every worker process this emulator started."""
+    with _lock:
+        procs = list(_processes.values())
+    threads = [threading.Thread(target=_kill, args=(p,)) for p in procs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+_container_details = batch_models.Job._container_details
+
+
+def _container_details_with_exit_code(job) -> dict:
+    """Report the process's exit code as the container's, as DescribeJobs does on AWS."""
+    details = _container_details(job)
+    if job.exit_code is not None:
+        details["exitCode"] = job.exit_code
+    return details
+
+
+def install() -> None:
+    """Make moto's Batch run jobs as local processes (idempotent)."""
+    default_user_config.setdefault("batch", {})["use_docker"] = True
+    batch_models.Job.run = _run
+    batch_models.Job.terminate = _terminate
+    batch_models.Job._container_details = _container_details_with_exit_code

@@ -1,0 +1,226 @@
+"""Client SDK of the Job Service v2 API, for users (Client) and workers (WorkerClient)."""
+import os
+import re
+import time
+
+import requests
+
+JOB_END_STATUSES = ("COMPLETED", "FAILED", "TIMED_OUT", "CANCELLED")
+REQUEST_END_STATUSES = ("FULFILLED", "FAILED")
+WORKER_ENV = ("JOBSERVICE_URL", "JOBSERVICE_WORKER_TOKEN",
+              "JOBSERVICE_WORKER_ID", "JOBSERVICE_JOB_URN")
+
+
+class JobServiceError(Exception):
+    """Raise for any non-2xx answer of the service (or of a presigned URL)."""
+
+    def __init__(self, status, code, message):
+        super().__init__(status, code, message)
+        self.status = status
+        self.code = code
+        self.message = message
+
+    def __str__(self):
+        return f"{self.status} {self.code}: {self.message}"
+
+    @classmethod
+    def from_response(cls, resp):
+        """Build the error from a response: the contract's body, else S3's XML, else raw text."""
+        try:
+            err = resp.json()["error"]
+            return cls(resp.status_code, str(err["code"]), str(err.get("message", "")))
+        except (ValueError, KeyError, TypeError):
+            pass
+        text = resp.text
+        code = re.search(r"<Code>([^<]*)</Code>", text)
+        message = re.search(r"<Message>([^<]*)</Message>", text)
+        fallback = (resp.reason or "HTTPError").replace(" ", "")
+        return cls(resp.status_code, code.group(1) if code else fallback,
+                   message.group(1) if message else text.strip())
+
+
+class _BaseClient:
+    """Hold the base URL, the bearer credential and the shared HTTP plumbing."""
+
+    def __init__(self, base_url, credential=None, timeout=30, session=None):
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.session = session or requests.Session()
+        self._auth = {"Authorization": f"Bearer {credential}"} if credential else {}
+
+    def _request(self, method, path, **kw):
+        """Call the API at `path` and return the decoded JSON body (None when empty)."""
+        kw.setdefault("timeout", self.timeout)
+        kw["headers"] = {**self._auth, **kw.get("headers", {})}
+        resp = self.session.request(method, self.base_url + path, **kw)
+        if not resp.ok:
+            raise JobServiceError.from_response(resp)
+        return resp.json() if resp.content else None
+
+    def _fetch(self, url):
+        """GET a presigned URL without the API's credentials and return its bytes."""
+        resp = self.session.get(url, timeout=self.timeout)
+        if not resp.ok:
+            raise JobServiceError.from_response(resp)
+        return resp.content
+
+
+class Client(_BaseClient):
+    """Talk to the Job Service as a client or user."""
+
+    def __init__(self, base_url, api_key=None, timeout=30, session=None):
+        super().__init__(base_url, api_key, timeout, session)
+
+    def health(self):
+        """Return the health document."""
+        return self._request("GET", "/v2/health")
+
+    def register_worker(self, name, command=None, image=None, environment=None, vcpus=None,
+                        memory_mib=None, timeout_seconds=None, heartbeat_seconds=None):
+        """Register (or revise) a worker definition and return the resource."""
+        fields = dict(command=command, image=image, environment=environment, vcpus=vcpus,
+                      memory_mib=memory_mib, timeout_seconds=timeout_seconds,
+                      heartbeat_seconds=heartbeat_seconds)
+        body = {"type": "worker", "name": name}
+        body.update((k, v) for k, v in fields.items() if v is not None)
+        return self._request("POST", "/v2/definitions", json=body)
+
+    def register_job(self, name, definition):
+        """Register (or update) a job definition from ASL given as a dict or a string."""
+        body = {"type": "job", "name": name, "definition": definition}
+        return self._request("POST", "/v2/definitions", json=body)
+
+    def get_definition(self, urn):
+        """Return a stored definition."""
+        return self._request("GET", f"/v2/definitions/{urn}")
+
+    def list_definitions(self, type=None):
+        """Return the list of definitions, optionally of one type ("worker" or "job")."""
+        return self._request("GET", "/v2/definitions", params={"type": type})["definitions"]
+
+    def request_job(self, definition, input=None):
+        """Request a job of a definition URN and return the 202 body (urn, status)."""
+        body = {"definition": definition}
+        if input is not None:
+            body["input"] = input
+        return self._request("POST", "/v2/jobs/requests", json=body)
+
+    def get_request(self, urn):
+        """Return a job request resource."""
+        return self._request("GET", f"/v2/jobs/requests/{urn}")
+
+    def get_job(self, urn):
+        """Return a job resource."""
+        return self._request("GET", f"/v2/jobs/{urn}")
+
+    def list_jobs(self, status=None, definition=None):
+        """Return the list of jobs, newest first, optionally filtered."""
+        params = {"status": status, "definition": definition}
+        return self._request("GET", "/v2/jobs", params=params)["jobs"]
+
+    def cancel_job(self, urn):
+        """Cancel a running job and return it."""
+        return self._request("POST", f"/v2/jobs/{urn}/cancel")
+
+    def file_info(self, key):
+        """Return a file's key, presigned url, expires_in and size."""
+        return self._request("GET", f"/v2/files/{key}")
+
+    def download(self, key):
+        """Return a file's bytes, fetched through its presigned URL."""
+        return self._fetch(self.file_info(key)["url"])
+
+    def wait_for_request(self, urn, statuses=REQUEST_END_STATUSES, timeout=30, poll=0.05):
+        """Poll a job request until its status is one of `statuses` and return it."""
+        return _wait(self.get_request, urn, statuses, timeout, poll)
+
+    def wait_for_job(self, urn, statuses=JOB_END_STATUSES, timeout=60, poll=0.05):
+        """Poll a job until its status is one of `statuses` and return it."""
+        return _wait(self.get_job, urn, statuses, timeout, poll)
+
+    def run_job(self, definition, input=None, timeout=60):
+        """Request a job, wait for it to end within `timeout` seconds and return it."""
+        deadline = time.monotonic() + timeout
+        urn = self.request_job(definition, input)["urn"]
+        request = self.wait_for_request(urn, timeout=max(deadline - time.monotonic(), 0))
+        if request["status"] != "FULFILLED":
+            raise RuntimeError(f"job request {urn} ended {request['status']}: {request.get('error')}")
+        return self.wait_for_job(request["job"], timeout=max(deadline - time.monotonic(), 0))
+
+
+class WorkerClient(_BaseClient):
+    """Talk to the Job Service as one worker run, with its bearer token."""
+
+    def __init__(self, base_url, token, worker_id=None, job_urn=None, timeout=30, session=None):
+        super().__init__(base_url, token, timeout, session)
+        self.token = token
+        self.worker_id = worker_id
+        self.job_urn = job_urn
+
+    @classmethod
+    def from_env(cls, environ=os.environ, **kw):
+        """Build the client from the JOBSERVICE_* variables a worker run receives."""
+        missing = [name for name in WORKER_ENV if not environ.get(name)]
+        if missing:
+            raise RuntimeError(f"worker environment variable(s) not set: {', '.join(missing)}")
+        url, token, worker_id, job_urn = (environ[name] for name in WORKER_ENV)
+        return cls(url, token, worker_id=worker_id, job_urn=job_urn, **kw)
+
+    def start(self):
+        """Start the run and return its payload (worker, job, definition, input)."""
+        payload = self._request("POST", "/v2/workers/start", json={})
+        self.worker_id = self.worker_id or payload.get("worker")
+        self.job_urn = self.job_urn or payload.get("job")
+        return payload
+
+    def upload(self, name, data):
+        """Store bytes (or utf-8 text) as the job file `name` and return its key."""
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        headers = {"Content-Type": "application/octet-stream"}
+        return self._request("POST", "/v2/workers/files", params={"name": name},
+                             data=data, headers=headers)["key"]
+
+    def upload_file(self, path, name=None):
+        """Store a local file (multipart field `file`) and return its key."""
+        with open(path, "rb") as fh:
+            files = {"file": (name or os.path.basename(path), fh)}
+            return self._request("POST", "/v2/workers/files", files=files)["key"]
+
+    def file_info(self, key):
+        """Return a file's key, presigned url, expires_in and size."""
+        return self._request("GET", f"/v2/workers/files/{key}")
+
+    def download(self, key):
+        """Return a file's bytes, fetched through its presigned URL."""
+        return self._fetch(self.file_info(key)["url"])
+
+    def results(self, data, files=None):
+        """Post one result entry and return the run's result count so far."""
+        body = {"data": data}
+        if files is not None:
+            body["files"] = list(files)
+        return self._request("POST", "/v2/worker/results", json=body)["results"]
+
+    def finish(self, output=None):
+        """Finish the run successfully with `output`."""
+        return self._request("POST", "/v2/worker/finish", json={"output": output})
+
+    def fail(self, error, cause=""):
+        """Finish the run as failed with an error code and cause."""
+        return self._request("POST", "/v2/worker/finish", json={"error": error, "cause": cause})
+
+
+def _wait(get, urn, statuses, timeout, poll):
+    """Poll `get(urn)` until its status is in `statuses`; raise TimeoutError at the deadline."""
+    statuses = (statuses,) if isinstance(statuses, str) else tuple(statuses)
+    deadline = time.monotonic() + timeout
+    while True:
+        resource = get(urn)
+        if resource.get("status") in statuses:
+            return resource
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"{urn} did not reach {'|'.join(statuses)} within {timeout}s; "
+                               f"last status: {resource.get('status')}")
+        time.sleep(min(poll, remaining))

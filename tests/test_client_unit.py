@@ -1,0 +1,222 @@
+"""Unit tests of harness.client against a tiny local HTTP server imitating the contract."""
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from harness.client import Client, JobServiceError, WorkerClient, WORKER_ENV
+
+JOB_URN = "urn:jobservice:job:j1"
+KEY = "jobs/j1/w1/result.json"
+
+
+class FakeService:
+    """Answer requests from a route table and record every request seen."""
+
+    def __init__(self):
+        self.routes = {}
+        self.seen = []
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def route(self, method, path, status=200, body=None, raw=None):
+        """Answer `method path` with a JSON body, raw bytes, or a callable(request) -> tuple."""
+        self.routes[method, path] = body if callable(body) else (status, body, raw)
+
+    def last(self, method, path):
+        """Return the last recorded request to `method path`."""
+        return [r for r in self.seen if (r["method"], r["path"]) == (method, path)][-1]
+
+    def _handler(self):
+        service = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _serve(self):
+                parts = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                request = {"method": self.command, "path": parts.path,
+                           "query": parse_qs(parts.query), "headers": dict(self.headers),
+                           "body": self.rfile.read(length)}
+                service.seen.append(request)
+                answer = service.routes.get((self.command, parts.path))
+                if answer is None:
+                    answer = (404, {"error": {"code": "NoRoute", "message": parts.path}}, None)
+                elif callable(answer):
+                    answer = answer(request)
+                status, body, raw = answer
+                data = raw if raw is not None else json.dumps(body).encode()
+                self.send_response(status)
+                kind = "text/plain" if raw is not None else "application/json"
+                self.send_header("Content-Type", kind)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = _serve
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
+
+
+@pytest.fixture
+def service():
+    fake = FakeService()
+    fake.thread.start()
+    yield fake
+    fake.httpd.shutdown()
+    fake.httpd.server_close()
+    fake.thread.join()
+
+
+@pytest.fixture
+def client(service):
+    return Client(service.url)
+
+
+@pytest.fixture
+def worker(service):
+    return WorkerClient(service.url, "tok-1", worker_id="w1", job_urn=JOB_URN)
+
+
+def statuses(*sequence):
+    """Return a route answering a job with the given statuses in turn, repeating the last."""
+    remaining = list(sequence)
+
+    def answer(request):
+        status = remaining.pop(0) if len(remaining) > 1 else remaining[0]
+        return 200, {"urn": JOB_URN, "status": status}, None
+
+    return answer
+
+
+def test_error_body_is_parsed_into_job_service_error(service, client):
+    error = {"error": {"code": "NotFound", "message": "no job urn:jobservice:job:x"}}
+    service.route("GET", "/v2/jobs/urn:jobservice:job:x", 404, error)
+    with pytest.raises(JobServiceError) as info:
+        client.get_job("urn:jobservice:job:x")
+    assert (info.value.status, info.value.code) == (404, "NotFound")
+    assert info.value.message == "no job urn:jobservice:job:x"
+    assert str(info.value) == "404 NotFound: no job urn:jobservice:job:x"
+
+
+def test_error_without_contract_body_falls_back_to_raw_text(service, client):
+    service.route("GET", "/v2/health", 502, raw=b"bad gateway upstream")
+    with pytest.raises(JobServiceError) as info:
+        client.health()
+    assert info.value.status == 502
+    assert info.value.code == "BadGateway"
+    assert info.value.message == "bad gateway upstream"
+
+
+def test_bearer_header_sent_when_api_key_given(service):
+    service.route("GET", "/v2/health", body={"status": "ok"})
+    assert Client(service.url, api_key="k-123").health() == {"status": "ok"}
+    assert service.last("GET", "/v2/health")["headers"]["Authorization"] == "Bearer k-123"
+
+
+def test_no_authorization_header_without_api_key(service, client):
+    service.route("GET", "/v2/health", body={"status": "ok"})
+    client.health()
+    assert "Authorization" not in service.last("GET", "/v2/health")["headers"]
+
+
+def test_register_worker_sends_only_given_fields(service, client):
+    service.route("POST", "/v2/definitions", 201, {"urn": "urn:jobservice:worker:w"})
+    client.register_worker("w", command=["python", "w.py"], vcpus=1)
+    body = json.loads(service.last("POST", "/v2/definitions")["body"])
+    assert body == {"type": "worker", "name": "w", "command": ["python", "w.py"], "vcpus": 1}
+
+
+def test_wait_for_job_returns_on_completed(service, client):
+    service.route("GET", f"/v2/jobs/{JOB_URN}", body=statuses("RUNNING", "RUNNING", "COMPLETED"))
+    job = client.wait_for_job(JOB_URN, timeout=5, poll=0.01)
+    assert job["status"] == "COMPLETED"
+    assert len(service.seen) == 3
+
+
+def test_wait_for_job_times_out_naming_urn_and_last_status(service, client):
+    service.route("GET", f"/v2/jobs/{JOB_URN}", body=statuses("RUNNING"))
+    with pytest.raises(TimeoutError) as info:
+        client.wait_for_job(JOB_URN, timeout=0.3)
+    message = str(info.value)
+    assert JOB_URN in message and "COMPLETED" in message
+    assert "last status: RUNNING" in message
+
+
+def test_run_job_requests_then_waits_for_request_and_job(service, client):
+    request_urn = "urn:jobservice:request:r1"
+    service.route("POST", "/v2/jobs/requests", 202, {"urn": request_urn, "status": "PENDING"})
+    service.route("GET", f"/v2/jobs/requests/{request_urn}",
+                  body={"urn": request_urn, "status": "FULFILLED", "job": JOB_URN})
+    service.route("GET", f"/v2/jobs/{JOB_URN}", body=statuses("RUNNING", "COMPLETED"))
+    job = client.run_job("urn:jobservice:job-definition:d", {"text": "hi"}, timeout=5)
+    assert job["status"] == "COMPLETED"
+    body = json.loads(service.last("POST", "/v2/jobs/requests")["body"])
+    assert body == {"definition": "urn:jobservice:job-definition:d", "input": {"text": "hi"}}
+
+
+@pytest.mark.parametrize("missing", WORKER_ENV)
+def test_from_env_raises_naming_the_missing_variable(missing):
+    environ = {name: "x" for name in WORKER_ENV if name != missing}
+    with pytest.raises(RuntimeError, match=missing):
+        WorkerClient.from_env(environ)
+
+
+def test_from_env_reads_all_variables():
+    environ = dict(zip(WORKER_ENV, ["http://h:1/", "tok", "w1", JOB_URN]))
+    worker = WorkerClient.from_env(environ)
+    assert (worker.base_url, worker.token, worker.worker_id, worker.job_urn) == \
+        ("http://h:1", "tok", "w1", JOB_URN)
+
+
+def test_upload_sends_name_query_and_raw_bytes(service, worker):
+    service.route("POST", "/v2/workers/files", 201, {"key": "jobs/j1/w1/in.bin", "size": 4})
+    assert worker.upload("in.bin", b"\x00\x01ab") == "jobs/j1/w1/in.bin"
+    request = service.last("POST", "/v2/workers/files")
+    assert request["query"] == {"name": ["in.bin"]}
+    assert request["body"] == b"\x00\x01ab"
+    assert request["headers"]["Authorization"] == "Bearer tok-1"
+
+
+def test_upload_file_sends_multipart_field_file(service, worker, tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"hello")
+    service.route("POST", "/v2/workers/files", 201, {"key": "jobs/j1/w1/notes.txt", "size": 5})
+    assert worker.upload_file(path) == "jobs/j1/w1/notes.txt"
+    request = service.last("POST", "/v2/workers/files")
+    assert request["headers"]["Content-Type"].startswith("multipart/form-data")
+    assert b'name="file"; filename="notes.txt"' in request["body"]
+
+
+def test_keys_with_slashes_go_unencoded_into_the_path(service, client, worker):
+    info = {"key": KEY, "url": "http://unused", "expires_in": 60, "size": 2}
+    service.route("GET", f"/v2/files/{KEY}", body=info)
+    service.route("GET", f"/v2/workers/files/{KEY}", body=info)
+    assert client.file_info(KEY) == info
+    assert worker.file_info(KEY) == info
+    assert [r["path"] for r in service.seen] == [f"/v2/files/{KEY}", f"/v2/workers/files/{KEY}"]
+
+
+def test_download_fetches_presigned_url_without_credentials(service, worker):
+    info = {"key": KEY, "url": f"{service.url}/bucket/{KEY}?X-Amz-Signature=s",
+            "expires_in": 60, "size": 3}
+    service.route("GET", f"/v2/workers/files/{KEY}", body=info)
+    service.route("GET", f"/bucket/{KEY}", raw=b"abc")
+    assert worker.download(KEY) == b"abc"
+    assert "Authorization" not in service.last("GET", f"/bucket/{KEY}")["headers"]
+
+
+def test_results_and_finish_send_contract_bodies(service, worker):
+    service.route("POST", "/v2/worker/results", body={"worker": "w1", "results": 2})
+    service.route("POST", "/v2/worker/finish", body={"worker": "w1", "status": "FAILED"})
+    assert worker.results({"n": 1}, files=[KEY]) == 2
+    worker.fail("Worker.Error", "boom")
+    assert json.loads(service.last("POST", "/v2/worker/results")["body"]) == \
+        {"data": {"n": 1}, "files": [KEY]}
+    assert json.loads(service.last("POST", "/v2/worker/finish")["body"]) == \
+        {"error": "Worker.Error", "cause": "boom"}
