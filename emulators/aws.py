@@ -4,13 +4,14 @@ import logging
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-from . import batch_local, sfn_activities
+from . import batch_local, dynamodb_atomic, sfn_activities
 
 
 def install() -> None:
     """Install every extension of moto (idempotent)."""
     sfn_activities.install()
     batch_local.install()
+    dynamodb_atomic.install()
 
 
 class EmbeddedAWS:

@@ -20,7 +20,8 @@ class FakeService:
         self.seen = []
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        # A short poll interval keeps shutdown() quick in each teardown.
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,), daemon=True)
 
     def route(self, method, path, status=200, body=None, raw=None):
         """Answer `method path` with a JSON body, raw bytes, or a callable(request) -> tuple."""

@@ -1,0 +1,33 @@
+"""Make moto's DynamoDB item writes atomic, as they are on AWS.
+
+moto's server runs each request in its own thread and its backend reads,
+changes and stores an item without a lock, so two concurrent
+`list_append` updates of one item can lose one. AWS applies each write to an
+item atomically; one lock per backend around the writing calls gives that.
+"""
+
+import functools
+import threading
+
+from moto.dynamodb.models import DynamoDBBackend
+
+_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
+_lock = threading.RLock()
+
+
+def _atomic(method):
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        with _lock:
+            return method(*args, **kwargs)
+
+    wrapper.__jobservice_atomic__ = True
+    return wrapper
+
+
+def install() -> None:
+    """Serialise DynamoDB writes (idempotent)."""
+    for name in _WRITES:
+        method = getattr(DynamoDBBackend, name)
+        if not getattr(method, "__jobservice_atomic__", False):
+            setattr(DynamoDBBackend, name, _atomic(method))

@@ -1,0 +1,1 @@
+"""The Job Service: the API server and its background loops."""

@@ -1,0 +1,101 @@
+"""The API Server: a Flask app with one blueprint per participant that serves HTTP."""
+
+import hmac
+import logging
+
+import redis
+from botocore.exceptions import BotoCoreError, ClientError
+from flask import Flask, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from . import definitions, files, jobs, observe, worker_helper, worker_manager
+from .errors import ApiError, PayloadTooLarge, ServiceUnavailable, Unauthorized
+
+log = logging.getLogger(__name__)
+
+#: Which participant serves each blueprint, and who calls it, in the diagram's words.
+PARTICIPANTS = {
+    "definitions": ("API Server", "Client"),
+    "jobs": ("API Server", "User"),
+    "files": ("API Server", "User"),
+    "worker_manager": ("Worker Manager", "Worker"),
+    "worker_helper": ("Worker Helper", "Worker"),
+}
+CLIENT_BLUEPRINTS = {"definitions", "jobs", "files"}
+
+
+def create_app(service) -> Flask:
+    """Build the API for one running service."""
+    app = Flask("jobservice")
+    app.config["MAX_CONTENT_LENGTH"] = service.settings.max_upload_bytes
+    app.json.sort_keys = False
+    app.extensions["jobservice"] = service
+    for module in (definitions, jobs, files, worker_manager, worker_helper):
+        app.register_blueprint(module.bp)
+
+    @app.get("/v2/health")
+    def health():
+        body, ok = service.health()
+        return jsonify(body), 200 if ok else 503
+
+    @app.before_request
+    def enter():
+        participant, caller = PARTICIPANTS.get(request.blueprint, ("API Server", "User"))
+        g.observed = observe.acting_as(participant)
+        g.observed.__enter__()
+        g.caller = caller
+        observe.record(caller, participant, f"{request.method} {request.path}")
+        if request.blueprint in CLIENT_BLUEPRINTS:
+            check_api_key(service.settings.api_keys, request.headers.get("Authorization"))
+
+    @app.after_request
+    def leave(response):
+        if "observed" in g:
+            observe.record(observe.current(), g.caller, str(response.status_code), kind="return")
+        return response
+
+    @app.teardown_request
+    def teardown(_exc=None):
+        if "observed" in g:
+            g.pop("observed").__exit__(None, None, None)
+
+    @app.errorhandler(ApiError)
+    def api_error(exc: ApiError):
+        return jsonify(exc.to_dict()), exc.status_code
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if exc.code == 413:
+            return api_error(PayloadTooLarge(
+                f"the body is over the limit of {service.settings.max_upload_bytes} bytes"))
+        code = "".join(w.capitalize() for w in (exc.name or "Error").split())
+        return jsonify({"error": {"code": code, "message": exc.description}}), exc.code
+
+    @app.errorhandler(ClientError)
+    @app.errorhandler(BotoCoreError)
+    @app.errorhandler(redis.RedisError)
+    def backend_error(exc):
+        log.warning("a backing service failed", exc_info=True)
+        return api_error(ServiceUnavailable(f"a backing service failed: {exc}"))
+
+    @app.errorhandler(Exception)
+    def unexpected(exc):
+        service.report_error()
+        log.error("unexpected error", exc_info=True)
+        return jsonify({"error": {"code": "InternalError", "message": str(exc)}}), 500
+
+    return app
+
+
+def check_api_key(keys, header: str | None) -> None:
+    """Allow the call if no key is configured or it carries `Bearer <one of the keys>`."""
+    if not keys:
+        return
+    scheme, _, key = (header or "").partition(" ")
+    key = key.strip()
+    if scheme.lower() != "bearer" or not key or not any(hmac.compare_digest(key, k) for k in keys):
+        raise Unauthorized("this call needs 'Authorization: Bearer <api key>'")
+
+
+def service_of(app) -> object:
+    return app.extensions["jobservice"]

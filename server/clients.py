@@ -1,0 +1,91 @@
+"""The one place that makes the boto3 clients and the Redis client for a deployment."""
+
+import threading
+
+import boto3
+import redis
+from botocore.config import Config
+
+from . import observe
+from .config import Settings
+
+# GetActivityTask holds for up to 60 s on AWS: the read timeout must outlast it.
+_LONG_POLL = Config(read_timeout=70, connect_timeout=5, retries={"max_attempts": 2, "mode": "standard"},
+                    max_pool_connections=50)
+_DEFAULT = Config(read_timeout=30, connect_timeout=5, retries={"max_attempts": 3, "mode": "standard"},
+                  max_pool_connections=50, s3={"addressing_style": "path"})
+
+
+def _drop_expect_header(request, **_):
+    # werkzeug-based endpoints stall some PutObject calls on Expect: 100-continue.
+    request.headers.pop("Expect", None)
+
+
+class Clients:
+    """boto3 clients (one per service, shared by threads) and a Redis client."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._session = boto3.session.Session(
+            aws_access_key_id=settings.access_key_id,
+            aws_secret_access_key=settings.secret_access_key,
+            region_name=settings.region,
+        )
+        self._lock = threading.Lock()
+        self._clients: dict[str, object] = {}
+        self._redis = None
+
+    def _make(self, service: str, config: Config):
+        client = self._session.client(service, endpoint_url=self.settings.endpoint_url, config=config)
+        client.meta.events.register("before-send.s3.*", _drop_expect_header)
+        observe.hook_boto3(client)
+        return client
+
+    def _get(self, service: str, config: Config = _DEFAULT, key: str | None = None):
+        key = key or service
+        client = self._clients.get(key)
+        if client is None:
+            with self._lock:
+                client = self._clients.get(key) or self._make(service, config)
+                self._clients[key] = client
+        return client
+
+    @property
+    def sfn(self):
+        return self._get("stepfunctions")
+
+    @property
+    def sfn_poll(self):
+        """A Step Functions client for GetActivityTask long polls, with its own pool."""
+        return self._get("stepfunctions", _LONG_POLL, key="stepfunctions-poll")
+
+    @property
+    def batch(self):
+        return self._get("batch")
+
+    @property
+    def dynamodb(self):
+        return self._get("dynamodb")
+
+    @property
+    def sqs(self):
+        return self._get("sqs")
+
+    @property
+    def s3(self):
+        return self._get("s3")
+
+    @property
+    def iam(self):
+        return self._get("iam")
+
+    @property
+    def redis(self) -> redis.Redis:
+        if self._redis is None:
+            with self._lock:
+                if self._redis is None:
+                    self._redis = redis.Redis.from_url(
+                        self.settings.redis_url, socket_timeout=5, socket_connect_timeout=5,
+                        health_check_interval=30,
+                    )
+        return self._redis

@@ -1,0 +1,177 @@
+"""The API Server's definitions: workers become Batch job definitions and activities, jobs state machines."""
+
+import json
+
+from botocore.exceptions import ClientError
+from flask import Blueprint, current_app, jsonify, request
+
+from . import asl
+from .dynamodb_connection import Update, dumps, now
+from .errors import BadRequest, Invalid, NotFound
+from .resources import JOB_DEFINITION, WORKER, check_name, parse_json_body, render_definition
+
+bp = Blueprint("definitions", __name__)
+#: Batch needs an image; a locally run worker has none.
+LOCAL_IMAGE = "jobservice/local-worker"
+
+
+def _service():
+    return current_app.extensions["jobservice"]
+
+
+def _optional(body: dict, key: str, kinds, check=None, what: str = ""):
+    value = body.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, kinds) or (check and not check(value)):
+        raise BadRequest(f"'{key}' must be {what}")
+    return value
+
+
+def parse_worker(body: dict) -> dict:
+    """The fields of a worker definition, type-checked."""
+    fields = {
+        "name": check_name(body.get("name")),
+        "image": _optional(body, "image", str, lambda v: v.strip() != "", "a non-empty string"),
+        "command": _optional(body, "command", list,
+                             lambda v: v and all(isinstance(a, str) for a in v), "a non-empty list of strings"),
+        "environment": _optional(body, "environment", dict,
+                                 lambda v: all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()),
+                                 "an object of string values"),
+        "vcpus": _optional(body, "vcpus", (int, float), lambda v: v > 0, "a positive number"),
+        "memory_mib": _optional(body, "memory_mib", int, lambda v: v > 0, "a positive integer"),
+        "timeout_seconds": _optional(body, "timeout_seconds", int, lambda v: v > 0, "a positive integer"),
+        "heartbeat_seconds": _optional(body, "heartbeat_seconds", int, lambda v: v > 0, "a positive integer"),
+    }
+    if fields["timeout_seconds"] and fields["heartbeat_seconds"] and \
+            fields["heartbeat_seconds"] >= fields["timeout_seconds"]:
+        raise Invalid("'heartbeat_seconds' must be smaller than 'timeout_seconds'")
+    return fields
+
+
+def register_worker(service, fields: dict) -> dict:
+    """Register Worker Batch Job Definition and its activity; store the resource (a new revision)."""
+    name, names = fields["name"], service.settings.names
+    container = {
+        "image": fields["image"] or LOCAL_IMAGE,
+        "command": fields["command"] or [],
+        "environment": [{"name": k, "value": v} for k, v in (fields["environment"] or {}).items()],
+        "resourceRequirements": [{"type": "VCPU", "value": str(fields["vcpus"] or 1)},
+                                 {"type": "MEMORY", "value": str(fields["memory_mib"] or 2048)}],
+    }
+    extra = {}
+    if fields["timeout_seconds"]:  # Batch's floor is 60 s; the Task state enforces the exact timeout
+        extra["timeout"] = {"attemptDurationSeconds": max(60, fields["timeout_seconds"])}
+    batch_def = service.clients.batch.register_job_definition(
+        jobDefinitionName=f"{names.prefix}-{name}", type="container", containerProperties=container, **extra)
+    activity_arn = ensure_activity(service.clients.sfn, f"{names.prefix}-{name}")
+    at = now()
+    update = Update().add("revision", 1)
+    update.set("kind", "worker").set("name", name).set("job_definition_arn", batch_def["jobDefinitionArn"])
+    update.set("activity_arn", activity_arn).set("created_at", at, if_absent=True).set("updated_at", at)
+    for key in ("image", "vcpus", "memory_mib", "timeout_seconds", "heartbeat_seconds"):
+        update.set(key, fields[key])
+    update.set("command", dumps(fields["command"])).set("environment", dumps(fields["environment"]))
+    return service.db.update(WORKER + name, update, label="Add Resource")
+
+
+def ensure_activity(sfn, name: str) -> str:
+    """Create the activity, or find it where the endpoint refuses a second CreateActivity."""
+    try:
+        return sfn.create_activity(name=name)["activityArn"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ActivityAlreadyExists":
+            raise
+    for page in sfn.get_paginator("list_activities").paginate():
+        for activity in page["activities"]:
+            if activity["name"] == name:
+                return activity["activityArn"]
+    raise
+
+
+def register_job(service, name: str, definition) -> dict:
+    """Validate the ASL, bind its workers, create or update the state machine; store the resource."""
+    doc = asl.parse(definition)
+    asl.validate(doc)
+    workers = {}
+    for urn in sorted(asl.worker_urns(doc)):
+        worker = service.db.get(urn)
+        if worker is None:
+            raise Invalid(f"the definition runs an unknown worker {urn}", code="UnknownWorker")
+        workers[urn] = worker
+    bound = json.dumps(asl.bind(doc, workers))
+    urn = JOB_DEFINITION + name
+    existing = service.db.get(urn)
+    sfn, sm_name = service.clients.sfn, f"{service.settings.names.prefix}-{name}"
+    try:
+        if existing:
+            arn = existing["state_machine_arn"]
+            sfn.update_state_machine(stateMachineArn=arn, definition=bound)
+        else:
+            arn = _create_state_machine(service, sm_name, bound)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("InvalidDefinition", "ValidationException"):
+            raise Invalid(f"Step Functions rejected the definition: {exc.response['Error'].get('Message')}")
+        raise
+    at = now()
+    update = (Update().set("kind", "job-definition").set("name", name).set("state_machine_arn", arn)
+              .set("definition_doc", dumps(doc)).set("workers", sorted(workers))
+              .set("created_at", at, if_absent=True).set("updated_at", at))
+    return service.db.update(urn, update, label="Add Resource")
+
+
+def _create_state_machine(service, name: str, definition: str) -> str:
+    sfn = service.clients.sfn
+    try:
+        return sfn.create_state_machine(name=name, definition=definition,
+                                        roleArn=service.states_role_arn())["stateMachineArn"]
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "StateMachineAlreadyExists":
+            raise
+    # Left by an earlier deployment with the same names: take it over.
+    for page in sfn.get_paginator("list_state_machines").paginate():
+        for machine in page["stateMachines"]:
+            if machine["name"] == name:
+                sfn.update_state_machine(stateMachineArn=machine["stateMachineArn"], definition=definition)
+                return machine["stateMachineArn"]
+    raise
+
+
+@bp.post("/v2/definitions")
+def create_definition():
+    service = _service()
+    body = parse_json_body(request, service.settings.max_json_bytes)
+    kind = body.get("type")
+    if kind == "worker":
+        item = register_worker(service, parse_worker(body))
+    elif kind == "job":
+        name = check_name(body.get("name"))
+        if "definition" not in body:
+            raise BadRequest("a job definition needs 'definition' (the ASL)")
+        if not isinstance(body["definition"], (dict, str)):
+            raise BadRequest("'definition' must be an ASL object or a string holding one")
+        item = register_job(service, name, body["definition"])
+    else:
+        raise BadRequest(f"'type' must be 'worker' or 'job', got {kind!r}")
+    return jsonify(render_definition(item)), 201
+
+
+@bp.get("/v2/definitions/<urn>")
+def get_definition(urn):
+    if not urn.startswith((WORKER, JOB_DEFINITION)):
+        raise NotFound(f"no definition {urn!r}")
+    item = _service().db.get(urn)
+    if item is None:
+        raise NotFound(f"no definition {urn!r}")
+    return jsonify(render_definition(item))
+
+
+@bp.get("/v2/definitions")
+def list_definitions():
+    kind = request.args.get("type")
+    kinds = {"worker": ["worker"], "job": ["job-definition"], None: ["worker", "job-definition"]}
+    if kind not in kinds:
+        raise BadRequest(f"'type' must be 'worker' or 'job', got {kind!r}")
+    db = _service().db
+    items = [i for k in kinds[kind] for i in db.by_kind(k)]
+    return jsonify({"definitions": [render_definition(i) for i in items]})

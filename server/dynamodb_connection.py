@@ -1,0 +1,212 @@
+"""The DynamoDB Connection: every resource lives as one item of one table.
+
+Items are keyed by URN. User JSON (inputs, outputs, result data) is stored as
+JSON text, so any JSON survives DynamoDB's number rules. Each worker run of a
+job is a top-level attribute `run_<id>` of the job's item, so concurrent
+workers update one job without overwriting each other, and every append is a
+single atomic `list_append`.
+"""
+
+import json
+from datetime import datetime, timezone
+
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
+
+from . import observe
+
+JSON_FIELDS = ("input", "output", "error", "environment", "command", "definition_doc", "data")
+BY_KIND = "by-kind"
+ACTIVE = "active"
+PARTICIPANT = "DynamoDB Connection"
+
+_ser, _de = TypeSerializer(), TypeDeserializer()
+
+
+def now() -> str:
+    """Return the current time as ISO 8601 UTC with milliseconds."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _to_attr(value):
+    return _ser.serialize(value)
+
+
+def _from_item(item: dict) -> dict:
+    out = {}
+    for key, raw in item.items():
+        value = _de.deserialize(raw)
+        out[key] = _plain(value)
+    return out
+
+
+def _plain(value):
+    """Turn DynamoDB's Decimals back into ints and floats."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, set, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "as_integer_ratio") and type(value).__name__ == "Decimal":
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
+def dumps(value) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+class ConditionFailed(Exception):
+    """A conditional write did not apply: the item is not in the expected state."""
+
+
+class Update:
+    """Build one UpdateItem expression from SET / REMOVE / ADD parts."""
+
+    def __init__(self):
+        self.sets, self.removes, self.adds = [], [], []
+        self.names, self.values = {}, {}
+        self._n = 0
+
+    def name(self, *path: str) -> str:
+        parts = []
+        for part in path:
+            token = f"#n{len(self.names)}"
+            self.names[token] = part
+            parts.append(token)
+        return ".".join(parts)
+
+    def value(self, value) -> str:
+        self._n += 1
+        token = f":v{self._n}"
+        self.values[token] = _to_attr(value)
+        return token
+
+    def set(self, path, value, if_absent=False) -> "Update":
+        path = path if isinstance(path, tuple) else (path,)
+        ref = self.name(*path)
+        val = self.value(value)
+        self.sets.append(f"{ref} = if_not_exists({ref}, {val})" if if_absent else f"{ref} = {val}")
+        return self
+
+    def append(self, path, items: list) -> "Update":
+        path = path if isinstance(path, tuple) else (path,)
+        ref = self.name(*path)
+        self.sets.append(f"{ref} = list_append(if_not_exists({ref}, {self.value([])}), {self.value(items)})")
+        return self
+
+    def remove(self, path) -> "Update":
+        path = path if isinstance(path, tuple) else (path,)
+        self.removes.append(self.name(*path))
+        return self
+
+    def add(self, path, number: int) -> "Update":
+        self.adds.append(f"{self.name(path)} {self.value(number)}")
+        return self
+
+    def expression(self) -> str:
+        parts = []
+        if self.sets:
+            parts.append("SET " + ", ".join(self.sets))
+        if self.removes:
+            parts.append("REMOVE " + ", ".join(self.removes))
+        if self.adds:
+            parts.append("ADD " + ", ".join(self.adds))
+        return " ".join(parts)
+
+
+class DynamoDBConnection:
+    """Resources (definitions, requests, jobs, worker runs) in one DynamoDB table."""
+
+    def __init__(self, clients, table: str):
+        self._clients = clients
+        self.table = table
+
+    def _call(self, operation: str, label: str, **kwargs):
+        caller = observe.current()
+        observe.record(caller, PARTICIPANT, label)
+        with observe.acting_as(PARTICIPANT):
+            return getattr(self._clients.dynamodb, operation)(TableName=self.table, **kwargs)
+
+    def get(self, urn: str, label: str = "Get Resource") -> dict | None:
+        item = self._call("get_item", label, Key={"urn": {"S": urn}}, ConsistentRead=True).get("Item")
+        return _from_item(item) if item else None
+
+    def put_new(self, item: dict, label: str = "Add Resource") -> bool:
+        """Store a new item; False when one with its URN exists already."""
+        try:
+            self._call("put_item", label, Item={k: _to_attr(v) for k, v in item.items()},
+                       ConditionExpression="attribute_not_exists(urn)")
+            return True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+
+    def delete(self, urn: str, label: str = "Delete Resource") -> None:
+        self._call("delete_item", label, Key={"urn": {"S": urn}})
+
+    def update(self, urn: str, update: Update, condition: str | None = None,
+               label: str = "Update Resource", returns: str = "ALL_NEW") -> dict:
+        """Apply `update` to one item atomically; raise ConditionFailed if `condition` is false."""
+        kwargs = dict(Key={"urn": {"S": urn}}, UpdateExpression=update.expression(),
+                      ExpressionAttributeNames=update.names, ReturnValues=returns)
+        if update.values:
+            kwargs["ExpressionAttributeValues"] = update.values
+        if condition:
+            kwargs["ConditionExpression"] = condition
+        try:
+            return _from_item(self._call("update_item", label, **kwargs).get("Attributes", {}))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise ConditionFailed(urn) from exc
+            raise
+
+    def query_index(self, index: str, key: str, value: str, newest_first: bool = True,
+                    label: str = "Query Resources") -> list[dict]:
+        """Every item of an index partition, newest first."""
+        items, start = [], None
+        while True:
+            kwargs = dict(IndexName=index, KeyConditionExpression="#k = :v",
+                          ExpressionAttributeNames={"#k": key},
+                          ExpressionAttributeValues={":v": {"S": value}},
+                          ScanIndexForward=not newest_first)
+            if start:
+                kwargs["ExclusiveStartKey"] = start
+            page = self._call("query", label, **kwargs)
+            items.extend(_from_item(i) for i in page.get("Items", []))
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return items
+
+    def by_kind(self, kind: str) -> list[dict]:
+        return self.query_index(BY_KIND, "kind", kind, label=f"List {kind} Resources")
+
+    def active(self, kind: str) -> list[dict]:
+        """Jobs still RUNNING, or worker runs not yet finished."""
+        return self.query_index(ACTIVE, "active", kind, newest_first=False, label=f"List Active {kind}s")
+
+    def ping(self) -> None:
+        self._clients.dynamodb.describe_table(TableName=self.table)
+
+
+def table_spec(table: str) -> dict:
+    """Arguments of CreateTable for the resources table (used by provisioning)."""
+    return dict(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "urn", "AttributeType": "S"},
+            {"AttributeName": "kind", "AttributeType": "S"},
+            {"AttributeName": "active", "AttributeType": "S"},
+            {"AttributeName": "created_at", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "urn", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[
+            {"IndexName": BY_KIND, "Projection": {"ProjectionType": "ALL"},
+             "KeySchema": [{"AttributeName": "kind", "KeyType": "HASH"},
+                           {"AttributeName": "created_at", "KeyType": "RANGE"}]},
+            {"IndexName": ACTIVE, "Projection": {"ProjectionType": "ALL"},
+             "KeySchema": [{"AttributeName": "active", "KeyType": "HASH"},
+                           {"AttributeName": "created_at", "KeyType": "RANGE"}]},
+        ],
+    )

@@ -1,0 +1,104 @@
+"""The API Server's jobs: requests are queued, jobs are read, listed and cancelled."""
+
+from botocore.exceptions import ClientError
+from flask import Blueprint, current_app, jsonify, request
+
+from . import job_updates
+from .dynamodb_connection import dumps, now
+from .errors import BadRequest, Conflict, NotFound, ServiceUnavailable
+from .resources import (JOB, JOB_DEFINITION, JOB_STATUSES, REQUEST, id_of, new_id, parse_json_body,
+                        render_job, render_request)
+
+bp = Blueprint("jobs", __name__)
+
+
+def _service():
+    return current_app.extensions["jobservice"]
+
+
+def _get(urn: str, prefix: str) -> dict:
+    id_of(urn, prefix)
+    item = _service().db.get(urn)
+    if item is None:
+        raise NotFound(f"no resource {urn!r}")
+    return item
+
+
+@bp.post("/v2/jobs/requests")
+def create_request():
+    service = _service()
+    body = parse_json_body(request, service.settings.max_json_bytes)
+    definition = body.get("definition")
+    if not isinstance(definition, str) or not definition:
+        raise BadRequest("'definition' must be a job definition URN")
+    job_input = body.get("input", {})
+    if not definition.startswith(JOB_DEFINITION) or service.db.get(definition) is None:
+        raise NotFound(f"no job definition {definition!r}")
+    urn, at = REQUEST + new_id(), now()
+    item = {"urn": urn, "kind": "request", "definition": definition, "input": dumps(job_input),
+            "status": "PENDING", "created_at": at, "updated_at": at}
+    service.db.put_new(item, label="Add Resource")
+    try:
+        service.queue.send({"type": "job-request", "request": urn}, "Send Request Message")
+    except ClientError as exc:
+        service.db.delete(urn)  # nothing changes when the request cannot be queued
+        raise ServiceUnavailable(f"the queue is unreachable: {exc}") from exc
+    return jsonify({"urn": urn, "status": "PENDING"}), 202
+
+
+@bp.get("/v2/jobs/requests/<urn>")
+def get_request(urn):
+    return jsonify(render_request(_get(urn, REQUEST)))
+
+
+@bp.get("/v2/jobs/<urn>")
+def get_job(urn):
+    return jsonify(render_job(_get(urn, JOB)))
+
+
+@bp.get("/v2/jobs")
+def list_jobs():
+    status, definition = request.args.get("status"), request.args.get("definition")
+    if status is not None and status not in JOB_STATUSES:
+        raise BadRequest(f"'status' must be one of {', '.join(JOB_STATUSES)}")
+    jobs = [j for j in _service().db.by_kind("job")
+            if (status is None or j.get("status") == status)
+            and (definition is None or j.get("definition") == definition)]
+    return jsonify({"jobs": [render_job(j) for j in jobs]})
+
+
+@bp.post("/v2/jobs/<urn>/cancel")
+def cancel_job(urn):
+    service = _service()
+    job = _get(urn, JOB)
+    if job.get("status") != "RUNNING":
+        raise Conflict(f"job {urn} has already ended ({job.get('status')})")
+    try:
+        service.clients.sfn.stop_execution(executionArn=job["execution_arn"], error="Cancelled",
+                                           cause="cancelled by a user through the API")
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ExecutionDoesNotExist":
+            raise
+    for run in render_job(job)["workers"]:
+        if run["status"] in ("SUBMITTED", "RUNNING"):
+            cancel_run(service, urn, run)
+    if not job_updates.end_job(service.db, urn, "CANCELLED",
+                               error={"error": "Cancelled", "cause": "cancelled by a user through the API"}):
+        raise Conflict(f"job {urn} ended before it could be cancelled")
+    return jsonify(render_job(service.db.get(urn)))
+
+
+def cancel_run(service, job_urn: str, run: dict) -> None:
+    """Fail one unfinished worker run and terminate its Batch job."""
+    info = service.worker_info.get(run["worker"])
+    error = dumps({"error": "Cancelled", "cause": "the job was cancelled"})
+    if info is not None:
+        try:
+            service.worker_info.transition(info, "FAILED", error=error)
+        except Conflict:
+            return
+    job_updates.set_run(service.db, job_urn, run["worker"], status="FAILED", error=error, updated_at=now())
+    if run.get("batch_job_id"):
+        service.clients.batch.terminate_job(jobId=run["batch_job_id"], reason="the job was cancelled")
+
+

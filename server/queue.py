@@ -1,0 +1,197 @@
+"""The Queue: turns request messages into executions and jobs, update-job messages into job status.
+
+Both kinds of message arrive on one SQS queue. A message is deleted only
+after its effects are stored, and handling one twice changes nothing: the
+execution's name is the request's id, and the job's item is written with
+`if_not_exists`.
+"""
+
+import json
+import logging
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from botocore.exceptions import ClientError
+
+from . import job_updates, observe
+from .dynamodb_connection import Update, dumps, now
+from .resources import EXECUTION_TO_JOB, JOB, REQUEST
+
+log = logging.getLogger(__name__)
+PARTICIPANT = "Queue"
+#: How long an update-job message waits for a just-completed task's execution to settle.
+SETTLE_SECONDS = 0.25
+
+
+class QueueProcessor:
+    """The rq-shaped loop of the Queue participant; `work(burst=True)` runs it once."""
+
+    def __init__(self, service):
+        self.service = service
+        self.settings = service.settings
+        self.clients = service.clients
+        self.db = service.db
+        self._url = None
+        self._stop = threading.Event()
+        self._pool = ThreadPoolExecutor(self.settings.queue_threads, thread_name_prefix="queue")
+        self._last_reconcile = 0.0
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            self._url = self.clients.sqs.get_queue_url(QueueName=self.settings.names.queue)["QueueUrl"]
+        return self._url
+
+    def send(self, message: dict, label: str) -> None:
+        """Send a message to the AWS Queue (from the API Server or the Worker Manager)."""
+        observe.record(observe.current(), "AWS Queue", label)
+        self.clients.sqs.send_message(QueueUrl=self.url, MessageBody=json.dumps(message))
+
+    # -- the loop -----------------------------------------------------------
+    def run_once(self, wait: int | None = None) -> int:
+        """Receive up to 10 messages (long poll), handle them, return how many."""
+        with observe.acting_as(PARTICIPANT):
+            messages = self.clients.sqs.receive_message(
+                QueueUrl=self.url, MaxNumberOfMessages=10,
+                WaitTimeSeconds=self.settings.queue_wait_seconds if wait is None else wait,
+                AttributeNames=["ApproximateReceiveCount"],
+            ).get("Messages", [])
+        for future in [self._pool.submit(self._handle_safely, m) for m in messages]:
+            future.result()
+        return len(messages)
+
+    def work(self, burst: bool = False) -> None:
+        """Process messages until stopped (or, with burst, until the queue is empty)."""
+        backoff = 0.1
+        while not self._stop.is_set():
+            try:
+                count = self.run_once(wait=0 if burst else None)
+                if time.monotonic() - self._last_reconcile >= self.settings.reconcile_seconds:
+                    self.reconcile()
+                backoff = 0.1
+                if burst and count == 0:
+                    return
+            except Exception:  # noqa: BLE001 - a loop must outlive a bad moment of its backends
+                if self._stop.is_set():
+                    return
+                log.warning("queue loop error; retrying in %.1f s", backoff, exc_info=True)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _handle_safely(self, message: dict) -> None:
+        with observe.acting_as(PARTICIPANT):
+            try:
+                self.handle(message)
+            except Exception:  # noqa: BLE001 - left on the queue, redelivered later
+                self.service.report_error()
+                log.error("could not handle message %s; it will be redelivered",
+                          message.get("MessageId"), exc_info=True)
+
+    def handle(self, message: dict) -> None:
+        """Handle one message and delete it once its effects are stored."""
+        observe.record("AWS Queue", PARTICIPANT, "Receive Message")
+        body = json.loads(message["Body"])
+        kind = body.get("type")
+        if kind == "job-request":
+            observe.note(PARTICIPANT, "Process Job Request")
+            done = self.process_request(body["request"])
+            label = "Delete Request Message"
+        elif kind == "update-job":
+            done = self.refresh_job(body["job"], settle=SETTLE_SECONDS)
+            label = "Delete Update Job Message"
+        else:
+            log.error("dropping a message of unknown type %r: %s", kind, message["Body"])
+            done, label = True, "Delete Message"
+        if done:
+            observe.record(PARTICIPANT, "AWS Queue", label)
+            self.clients.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
+
+    # -- job requests -------------------------------------------------------
+    def process_request(self, request_urn: str) -> bool:
+        request = self.db.get(request_urn)
+        if request is None or request["status"] != "PENDING":
+            return True  # unknown, or handled already: a redelivery
+        request_id = request_urn[len(REQUEST):]
+        definition = self.db.get(request["definition"])
+        if definition is None:
+            return self._fail_request(request_urn, "DefinitionNotFound",
+                                      f"job definition {request['definition']} no longer exists")
+        try:
+            execution_arn = self._start_execution(definition["state_machine_arn"], request_id,
+                                                  request.get("input") or "{}")
+        except ClientError as exc:
+            error = exc.response["Error"]
+            if error["Code"] in ("StateMachineDoesNotExist", "InvalidExecutionInput", "InvalidName"):
+                return self._fail_request(request_urn, error["Code"], error.get("Message", ""))
+            raise
+        observe.note(PARTICIPANT, "Create Job Resource")
+        job_urn = JOB + request_id
+        job_updates.create_job(self.db, job_urn, request, execution_arn)
+        update = Update().set("status", "FULFILLED").set("job", job_urn).set("updated_at", now())
+        self.db.update(request_urn, update, label="Update Request Resource With Job URN", returns="NONE")
+        return True
+
+    def _start_execution(self, state_machine_arn: str, name: str, input_text: str) -> str:
+        sfn = self.clients.sfn
+        try:
+            return sfn.start_execution(stateMachineArn=state_machine_arn, name=name,
+                                       input=input_text)["executionArn"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":
+                raise
+        # A redelivered request: the execution named after it exists already.
+        arn = state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":" + name
+        return sfn.describe_execution(executionArn=arn)["executionArn"]
+
+    def _fail_request(self, request_urn: str, code: str, message: str) -> bool:
+        update = (Update().set("status", "FAILED").set("error", dumps({"code": code, "message": message}))
+                  .set("updated_at", now()))
+        self.db.update(request_urn, update, label="Update Request Resource", returns="NONE")
+        return True
+
+    # -- job status ---------------------------------------------------------
+    def refresh_job(self, job_urn: str, settle: float = 0.0) -> bool:
+        """Read the execution's status into the job; False if the job is not stored yet."""
+        job = self.db.get(job_urn)
+        if job is None or "execution_arn" not in job:
+            return False
+        if job.get("status") != "RUNNING":
+            return True
+        execution = self._execution(job["execution_arn"])
+        deadline, pause = time.monotonic() + settle, 0.005
+        while execution["status"] == "RUNNING" and time.monotonic() < deadline:
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+            execution = self._execution(job["execution_arn"])
+        status = EXECUTION_TO_JOB.get(execution["status"], "FAILED")
+        if status == "RUNNING":
+            job_updates.touch(self.db, job_urn)
+            return True
+        observe.note(PARTICIPANT, f"Job Status {status}")
+        error = None
+        if status != "COMPLETED":
+            error = {"error": execution.get("error"), "cause": execution.get("cause")}
+        job_updates.end_job(self.db, job_urn, status, output=execution.get("output") if status == "COMPLETED"
+                            else None, error=error)
+        return True
+
+    def _execution(self, arn: str) -> dict:
+        return self.clients.sfn.describe_execution(executionArn=arn)
+
+    def reconcile(self) -> None:
+        """Read the executions of running jobs: ends that no message announced (timeouts) are seen too."""
+        self._last_reconcile = time.monotonic()
+        with observe.acting_as(PARTICIPANT):
+            for job in self.db.active("job"):
+                if job.get("status") != "RUNNING":
+                    job_updates.clear_active(self.db, job["urn"])
+                    continue
+                try:
+                    self.refresh_job(job["urn"])
+                except ClientError:
+                    log.warning("could not read the execution of %s", job["urn"], exc_info=True)

@@ -1,0 +1,97 @@
+"""URNs, ids, and the contract's JSON shape of each stored resource."""
+
+import json
+import re
+import uuid
+
+from .errors import BadRequest, NotFound, PayloadTooLarge
+
+NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+WORKER = "urn:jobservice:worker:"
+JOB_DEFINITION = "urn:jobservice:job-definition:"
+REQUEST = "urn:jobservice:request:"
+JOB = "urn:jobservice:job:"
+RUN = "urn:jobservice:run:"
+RUN_ATTR = "run_"
+JOB_STATUSES = ("RUNNING", "COMPLETED", "FAILED", "TIMED_OUT", "CANCELLED")
+#: Step Functions execution status -> job status.
+EXECUTION_TO_JOB = {"RUNNING": "RUNNING", "SUCCEEDED": "COMPLETED", "FAILED": "FAILED",
+                    "TIMED_OUT": "TIMED_OUT", "ABORTED": "CANCELLED", "PENDING_REDRIVE": "FAILED"}
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def check_name(name, field: str = "name") -> str:
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise BadRequest(f"'{field}' must match [A-Za-z0-9_-]{{1,64}}, got {name!r}")
+    return name
+
+
+def id_of(urn: str, prefix: str) -> str:
+    """The id part of a URN of the given kind; NotFound for any other string."""
+    if not isinstance(urn, str) or not urn.startswith(prefix) or not urn[len(prefix):]:
+        raise NotFound(f"no resource {urn!r}: expected a URN starting with {prefix!r}")
+    return urn[len(prefix):]
+
+
+def loads(text):
+    return None if text is None else json.loads(text)
+
+
+def render_definition(item: dict) -> dict:
+    out = {k: v for k, v in item.items() if k not in ("kind", "definition_doc", "bound_definition")}
+    out["type"] = "worker" if item["kind"] == "worker" else "job"
+    for key in ("command", "environment"):
+        if key in out:
+            out[key] = loads(out[key])
+    if item["kind"] == "job-definition":
+        out["definition"] = loads(item["definition_doc"])
+    return out
+
+
+def render_request(item: dict) -> dict:
+    return {
+        "urn": item["urn"], "definition": item["definition"], "input": loads(item.get("input")),
+        "status": item["status"], "job": item.get("job"), "error": loads(item.get("error")),
+        "created_at": item["created_at"], "updated_at": item["updated_at"],
+    }
+
+
+def render_run(entry: dict) -> dict:
+    return {
+        "worker": entry["worker"], "definition": entry["definition"], "status": entry["status"],
+        "batch_job_id": entry.get("batch_job_id"),
+        "results": [loads(r) for r in entry.get("results", [])],
+        "output": loads(entry.get("output")), "error": loads(entry.get("error")),
+        "created_at": entry["created_at"], "updated_at": entry["updated_at"],
+    }
+
+
+def render_job(item: dict) -> dict:
+    runs = sorted((v for k, v in item.items() if k.startswith(RUN_ATTR)), key=lambda r: r["created_at"])
+    return {
+        "urn": item["urn"], "request": item.get("request"), "definition": item.get("definition"),
+        "input": loads(item.get("input")), "status": item.get("status"),
+        "execution_arn": item.get("execution_arn"), "output": loads(item.get("output")),
+        "error": loads(item.get("error")), "workers": [render_run(r) for r in runs],
+        "results": [loads(r) for r in item.get("results", [])],
+        "created_at": item.get("created_at"), "updated_at": item.get("updated_at"),
+    }
+
+
+def parse_json_body(request, max_bytes: int) -> dict:
+    """The request's JSON object body; BadRequest for anything else."""
+    raw = request.get_data(cache=True)
+    if len(raw) > max_bytes:
+        raise PayloadTooLarge(f"the body is {len(raw)} bytes, over the limit of {max_bytes}")
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except ValueError as exc:
+        raise BadRequest(f"the body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    return body

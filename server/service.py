@@ -1,0 +1,82 @@
+"""One running Job Service: its clients, its stores, its two loops and its API."""
+
+import logging
+import sys
+import threading
+
+from .activity_poller import ActivityPoller
+from .api_server import create_app
+from .clients import Clients
+from .config import Settings
+from .dynamodb_connection import DynamoDBConnection
+from .queue import QueueProcessor
+from .worker_info import WorkerInfo
+
+log = logging.getLogger(__name__)
+ROLES = ("api", "queue", "poller")
+
+
+class Service:
+    """The service for one deployment; `start(roles)` runs its loops in threads."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.clients = Clients(settings)
+        self.db = DynamoDBConnection(self.clients, settings.names.table)
+        self.worker_info = WorkerInfo(self.db, self.clients.redis, settings.cache_ttl_seconds)
+        self.queue = QueueProcessor(self)
+        self.poller = ActivityPoller(self)
+        self.errors: list[BaseException] = []
+        self._threads: list[threading.Thread] = []
+        self._role_arn = None
+        self.app = create_app(self)
+
+    def states_role_arn(self) -> str:
+        """The role Step Functions executions assume (looked up once by name)."""
+        if self._role_arn is None:
+            name = self.settings.names.states_role
+            self._role_arn = self.clients.iam.get_role(RoleName=name)["Role"]["Arn"]
+        return self._role_arn
+
+    def start(self, roles=("queue", "poller")) -> "Service":
+        """Start the background loops of the given roles."""
+        loops = {"queue": self.queue.work, "poller": self.poller.work}
+        for role in roles:
+            if role in loops:
+                thread = threading.Thread(target=loops[role], name=f"jobservice-{role}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self.queue.stop()
+        self.poller.stop()
+        for thread in self._threads:
+            thread.join(timeout)
+
+    def report_error(self) -> None:
+        """Keep an unexpected error of a background thread, for tests to raise again."""
+        exc = sys.exc_info()[1]
+        if exc is not None:
+            self.errors.append(exc)
+
+    def health(self) -> tuple[dict, bool]:
+        """Check each backing service; the body names those that fail."""
+        checks = {
+            "dynamodb": self.db.ping,
+            "sqs": lambda: self.queue.url,
+            "s3": lambda: self.clients.s3.head_bucket(Bucket=self.settings.names.bucket),
+            "redis": self.clients.redis.ping,
+        }
+        failing = {}
+        for name, check in checks.items():
+            try:
+                check()
+            except Exception as exc:  # noqa: BLE001 - any failure is reported, none raised
+                failing[name] = str(exc)[:300]
+        body = {"status": "ok" if not failing else "unavailable", "target": self.settings.target}
+        if failing:
+            body["failing"] = failing
+            body["error"] = {"code": "ServiceUnavailable",
+                             "message": "unreachable: " + ", ".join(sorted(failing))}
+        return body, not failing

@@ -1,0 +1,47 @@
+"""The Worker Helper: a worker run's files in S3, under its job's prefix."""
+
+import re
+
+from flask import Blueprint, current_app, jsonify, request
+
+from .errors import BadRequest, Conflict, Forbidden
+from .files import file_info
+from .worker_manager import authenticated, job_prefix
+
+bp = Blueprint("worker_helper", __name__)
+_BAD_NAME = re.compile(r"[\x00-\x1f\x7f/\\]")
+
+
+def check_file_name(name) -> str:
+    if not isinstance(name, str) or not name or name in (".", "..") or ".." in name \
+            or _BAD_NAME.search(name) or len(name) > 255:
+        raise BadRequest(f"file name {name!r} is not allowed: no '/', '..' or control characters, 1-255 chars")
+    return name
+
+
+@bp.post("/v2/workers/files")
+def upload():
+    service, info = authenticated()
+    upload_file = request.files.get("file")
+    if upload_file is not None:
+        name, data = upload_file.filename, upload_file.read()
+    elif request.mimetype == "multipart/form-data":
+        raise BadRequest("a multipart upload needs one file field named 'file'")
+    else:
+        name, data = request.args.get("name"), request.get_data()
+        if name is None:
+            raise BadRequest("a raw upload needs '?name=<file name>'")
+    check_file_name(name)
+    if info["status"] not in ("SUBMITTED", "RUNNING"):
+        raise Conflict(f"worker run {info['worker']} has finished: its token can read but no longer write")
+    key = f"{job_prefix(info)}{info['worker']}/{name}"
+    service.clients.s3.put_object(Bucket=service.settings.names.bucket, Key=key, Body=data)
+    return jsonify({"key": key, "size": len(data)}), 201
+
+
+@bp.get("/v2/workers/files/<path:key>")
+def download(key):
+    service, info = authenticated()
+    if not key.startswith(job_prefix(info)):
+        raise Forbidden(f"file {key!r} does not belong to this worker's job")
+    return jsonify(file_info(service, key))
