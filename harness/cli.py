@@ -73,5 +73,23 @@ def serve(port, host, api_keys, public_url, worker_logs, target, endpoint_url, r
         click.echo("stopped", err=True)
 
 
+def _register_commands() -> None:
+    """Add the commands that live in their own modules."""
+    import importlib
+
+    for module, names in (("harness.cli_run", ("run",)), ("harness.cli_aws", ("provision", "teardown", "emulate"))):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        for name in names:
+            if hasattr(mod, name):
+                main.add_command(getattr(mod, name))
+
+
+_register_commands()
+
 if __name__ == "__main__":
     main()

@@ -36,6 +36,7 @@ class ActivityPoller:
         self.db = service.db
         self.workers = service.worker_info
         self._stop = threading.Event()
+        self._discover = threading.Event()
         self._threads: dict[str, threading.Thread] = {}
         self.identity = f"jobservice-poller-{id(self):x}"
 
@@ -159,14 +160,15 @@ class ActivityPoller:
         last_discovery = 0.0
         while not self._stop.is_set():
             try:
-                if time.monotonic() - last_discovery >= self.settings.discover_seconds:
+                if self._discover.is_set() or time.monotonic() - last_discovery >= self.settings.discover_seconds:
+                    self._discover.clear()
                     last_discovery = time.monotonic()
                     self._ensure_threads()
                 self.watch_once()
             except Exception:  # noqa: BLE001 - keep watching through a bad moment
                 self.service.report_error()
                 log.warning("activity poller error", exc_info=True)
-            self._stop.wait(self.settings.batch_watch_seconds)
+            self._discover.wait(self.settings.batch_watch_seconds)
 
     def _ensure_threads(self) -> None:
         for arn in self.definitions():
@@ -196,8 +198,13 @@ class ActivityPoller:
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
 
+    def discover_soon(self) -> None:
+        """Look for new worker definitions now (a registration in this process), not at the next period."""
+        self._discover.set()
+
     def stop(self) -> None:
         self._stop.set()
+        self._discover.set()
 
 
 def _epoch(iso: str) -> float:

@@ -36,7 +36,8 @@ class Clients:
         self._redis = None
 
     def _make(self, service: str, config: Config):
-        client = self._session.client(service, endpoint_url=self.settings.endpoint_url, config=config)
+        endpoint = self.settings.endpoints.get(service, self.settings.endpoint_url)
+        client = self._session.client(service, endpoint_url=endpoint, config=config)
         client.meta.events.register("before-send.s3.*", _drop_expect_header)
         observe.hook_boto3(client)
         return client

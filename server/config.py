@@ -34,6 +34,9 @@ class Settings:
     region: str = "us-east-1"
     #: One endpoint for every AWS service (moto, LocalStack); None means AWS's own.
     endpoint_url: str | None = None
+    #: Per-service endpoints (boto3 service name -> URL) that override `endpoint_url`,
+    #: e.g. {"batch": ...} to run workers on another Batch than the rest of the target.
+    endpoints: dict[str, str] = field(default_factory=dict)
     access_key_id: str | None = None
     secret_access_key: str | None = None
     redis_url: str = "redis://127.0.0.1:6379/0"
