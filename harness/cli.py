@@ -7,7 +7,9 @@ import threading
 
 import click
 
-from .service import TARGETS, RunningService
+from .service import TARGETS, WORKERS, RunningService
+
+ROLES = ("api", "queue", "poller")
 
 
 def _target_options(fn):
@@ -44,12 +46,27 @@ def main(verbose):
 @click.option("--public-url", help="JOBSERVICE_URL given to workers (default: the API's own URL).")
 @click.option("--worker-logs", type=click.Path(file_okay=False),
               help="Write each local worker's output to DIR/<batch job id>.log instead of this terminal.")
+@click.option("--role", "roles", multiple=True, type=click.Choice((*ROLES, "all")), envvar="HARNESS_ROLES",
+              help="What this process runs (repeat for several; default all): the API, the queue processor, "
+                   "the activity poller. Run any number of processes of each role on one target.")
+@click.option("--workers", type=click.Choice(WORKERS), default="batch", show_default=True, envvar="HARNESS_WORKERS",
+              help="Where worker runs go: the target's AWS Batch, or local processes started by this harness "
+                   "(for a target whose Batch runs no containers). The embedded target always runs them locally.")
 @_target_options
-def serve(port, host, api_keys, public_url, worker_logs, target, endpoint_url, redis_url, prefix, region):
+def serve(port, host, api_keys, public_url, worker_logs, roles, workers, target, endpoint_url, redis_url, prefix,
+          region):
     """Serve the Job Service API until Ctrl-C or SIGTERM."""
+    roles = ROLES if not roles or "all" in roles else tuple(r for r in ROLES if r in roles)
+    if target == "embedded" and roles != ROLES:
+        raise click.UsageError("--role needs a shared target (localstack or aws): "
+                               "the embedded target lives in one process")
+    if "poller" in roles and "api" not in roles and not public_url:
+        raise click.UsageError("--role poller without --role api needs --public-url: "
+                               "the API's URL that workers call (JOBSERVICE_URL)")
     running = RunningService(target=target, host=host, port=port, api_keys=api_keys, endpoint_url=endpoint_url,
                              redis_url=redis_url, prefix=prefix, region=region, public_url=public_url,
-                             worker_output=worker_logs, say=lambda text: click.echo(text, err=True))
+                             worker_output=worker_logs, roles=roles, workers=workers,
+                             say=lambda text: click.echo(text, err=True))
     try:
         running.start()
     except OSError as exc:
@@ -61,9 +78,13 @@ def serve(port, host, api_keys, public_url, worker_logs, target, endpoint_url, r
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    auth = f", {len(api_keys)} API key(s)" if api_keys else ", client calls open (no --api-key)"
-    click.echo(f"Job Service ({target}) listening on {running.url}{auth}", err=True)
-    click.echo(running.url)
+    if "api" in roles:
+        auth = f", {len(api_keys)} API key(s)" if api_keys else ", client calls open (no --api-key)"
+        click.echo(f"Job Service ({target}, {' + '.join(roles)}) listening on {running.url}{auth}", err=True)
+        click.echo(running.url)
+    else:
+        click.echo(f"Job Service ({target}) running {' + '.join(roles)}", err=True)
+        click.echo("running " + ",".join(roles))
     sys.stdout.flush()
     try:
         stopped.wait()

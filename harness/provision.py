@@ -1,103 +1,288 @@
-"""Create (and remove) the AWS resources the service needs, on any target, through boto3."""
+"""Create (and remove) the AWS resources the service needs, on any target, through boto3.
+
+Every resource `provision` creates carries the tag TAG_KEY=TAG_VALUE; `teardown`
+deletes a resource only when it carries that tag, so resources made by hand
+(or by another tool) under the same names are reported and left alone.
+Resources the running service registers itself (Batch job definitions, Step
+Functions activities and state machines named `<prefix>-<name>`) are not
+provision's, and teardown leaves them.
+"""
 
 import json
 import time
 
 from botocore.exceptions import ClientError
 
+from server.clients import Clients
 from server.dynamodb_connection import table_spec
 
+TAG_KEY, TAG_VALUE = "jobservice:provisioned-by", "harness"
 TRUST = {
     "batch": "batch.amazonaws.com",
     "states": "states.amazonaws.com",
 }
+#: Resource groups: "batch" is where worker runs go (its role, compute environment, job queue),
+#: "service" the rest. `--workers local` provisions "batch" on a local emulator instead.
+GROUPS = ("service", "batch")
+
+
+class ProvisionError(Exception):
+    """A resource could not be created or removed."""
+
+
+def clients_for(settings) -> Clients:
+    """boto3 clients for the target of `settings`."""
+    return Clients(settings)
 
 
 def _code(exc: ClientError) -> str:
     return exc.response["Error"]["Code"]
 
 
-def _role(iam, name: str, service: str) -> tuple[str, bool]:
-    try:
-        return iam.get_role(RoleName=name)["Role"]["Arn"], False
-    except ClientError as exc:
-        if _code(exc) != "NoSuchEntity":
+def _missing(exc: ClientError, *codes: str) -> bool:
+    return _code(exc) in codes or any(c in _code(exc) for c in codes)
+
+
+def _wait(check, what: str, timeout: float = 300) -> None:
+    """Poll `check()` until it is true, at most `timeout` seconds."""
+    deadline, pause = time.monotonic() + timeout, 0.05
+    while not check():
+        if time.monotonic() > deadline:
+            raise ProvisionError(f"{what} did not happen within {timeout:.0f} s")
+        time.sleep(pause)
+        pause = min(pause * 2, 5.0)
+
+
+# -- one class per kind of resource: find (None, or whether it carries the tag), create, delete ----
+
+class _Role:
+    group_of = {"batch": "batch", "states": "service"}
+
+    def __init__(self, clients, name: str, service: str):
+        self.iam, self.name, self.service = clients.iam, name, service
+        self.group = self.group_of[service]
+        self.label = f"IAM role {name}"
+
+    def find(self):
+        try:
+            self.iam.get_role(RoleName=self.name)
+        except ClientError as exc:
+            if _missing(exc, "NoSuchEntity"):
+                return None
             raise
-    policy = {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}]}
-    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(policy),
-                          Description="created by `harness provision`")["Role"]["Arn"]
-    return arn, True
+        tags = self.iam.list_role_tags(RoleName=self.name).get("Tags", [])
+        return {"Key": TAG_KEY, "Value": TAG_VALUE} in tags
+
+    def create(self):
+        trust = {"Version": "2012-10-17", "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": TRUST[self.service]}, "Action": "sts:AssumeRole"}]}
+        self.iam.create_role(RoleName=self.name, AssumeRolePolicyDocument=json.dumps(trust),
+                             Description="created by `harness provision`",
+                             Tags=[{"Key": TAG_KEY, "Value": TAG_VALUE}])
+
+    def delete(self):
+        for page in self.iam.get_paginator("list_attached_role_policies").paginate(RoleName=self.name):
+            for policy in page["AttachedPolicies"]:
+                self.iam.detach_role_policy(RoleName=self.name, PolicyArn=policy["PolicyArn"])
+        for page in self.iam.get_paginator("list_role_policies").paginate(RoleName=self.name):
+            for policy in page["PolicyNames"]:
+                self.iam.delete_role_policy(RoleName=self.name, PolicyName=policy)
+        self.iam.delete_role(RoleName=self.name)
 
 
-def provision(clients, names, log=print) -> list[str]:
-    """Create whatever of the service's resources is missing; return what was created."""
-    created = []
+class _Table:
+    group = "service"
 
-    def made(what: str) -> None:
-        created.append(what)
-        log(f"created {what}")
+    def __init__(self, clients, name: str):
+        self.ddb, self.name = clients.dynamodb, name
+        self.label = f"DynamoDB table {name}"
 
-    batch_role, new = _role(clients.iam, names.batch_service_role, TRUST["batch"])
-    if new:
-        made(f"IAM role {names.batch_service_role}")
-    _, new = _role(clients.iam, names.states_role, TRUST["states"])
-    if new:
-        made(f"IAM role {names.states_role}")
-
-    ddb = clients.dynamodb
-    try:
-        ddb.describe_table(TableName=names.table)
-    except ClientError as exc:
-        if _code(exc) != "ResourceNotFoundException":
+    def find(self):
+        try:
+            arn = self.ddb.describe_table(TableName=self.name)["Table"]["TableArn"]
+        except ClientError as exc:
+            if _missing(exc, "ResourceNotFoundException"):
+                return None
             raise
-        ddb.create_table(**table_spec(names.table))
-        ddb.get_waiter("table_exists").wait(TableName=names.table, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
-        made(f"DynamoDB table {names.table}")
+        tags = self.ddb.list_tags_of_resource(ResourceArn=arn).get("Tags", [])
+        return {"Key": TAG_KEY, "Value": TAG_VALUE} in tags
 
-    sqs = clients.sqs
-    try:
-        sqs.get_queue_url(QueueName=names.queue)
-    except ClientError as exc:
-        if "NonExistentQueue" not in _code(exc) and _code(exc) != "QueueDoesNotExist":
-            raise
-        sqs.create_queue(QueueName=names.queue, Attributes={"VisibilityTimeout": "30"})
-        made(f"SQS queue {names.queue}")
+    def create(self):
+        self.ddb.create_table(**table_spec(self.name), Tags=[{"Key": TAG_KEY, "Value": TAG_VALUE}])
+        self.ddb.get_waiter("table_exists").wait(TableName=self.name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
 
-    s3 = clients.s3
-    try:
-        s3.head_bucket(Bucket=names.bucket)
-    except ClientError as exc:
-        if _code(exc) not in ("404", "NoSuchBucket", "NotFound"):
+    def delete(self):
+        self.ddb.delete_table(TableName=self.name)
+        self.ddb.get_waiter("table_not_exists").wait(TableName=self.name,
+                                                     WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+
+
+class _Queue:
+    group = "service"
+
+    def __init__(self, clients, name: str):
+        self.sqs, self.name = clients.sqs, name
+        self.label = f"SQS queue {name}"
+
+    def _url(self):
+        try:
+            return self.sqs.get_queue_url(QueueName=self.name)["QueueUrl"]
+        except ClientError as exc:
+            if _missing(exc, "NonExistentQueue", "QueueDoesNotExist"):
+                return None
             raise
+
+    def find(self):
+        url = self._url()
+        if url is None:
+            return None
+        return self.sqs.list_queue_tags(QueueUrl=url).get("Tags", {}).get(TAG_KEY) == TAG_VALUE
+
+    def create(self):
+        self.sqs.create_queue(QueueName=self.name, Attributes={"VisibilityTimeout": "30"},
+                              tags={TAG_KEY: TAG_VALUE})
+
+    def delete(self):
+        self.sqs.delete_queue(QueueUrl=self._url())
+
+
+class _Bucket:
+    group = "service"
+
+    def __init__(self, clients, name: str):
+        self.s3, self.name = clients.s3, name
+        self.label = f"S3 bucket {name}"
+
+    def find(self):
+        try:
+            self.s3.head_bucket(Bucket=self.name)
+        except ClientError as exc:
+            if _missing(exc, "404", "NoSuchBucket", "NotFound"):
+                return None
+            raise
+        try:
+            tags = self.s3.get_bucket_tagging(Bucket=self.name).get("TagSet", [])
+        except ClientError as exc:
+            if _missing(exc, "NoSuchTagSet", "NoSuchTagSetError"):
+                return False
+            raise
+        return {"Key": TAG_KEY, "Value": TAG_VALUE} in tags
+
+    def create(self):
         kwargs = {}
-        region = s3.meta.region_name
+        region = self.s3.meta.region_name
         if region and region != "us-east-1":
             kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
-        s3.create_bucket(Bucket=names.bucket, **kwargs)
-        made(f"S3 bucket {names.bucket}")
+        self.s3.create_bucket(Bucket=self.name, **kwargs)
+        self.s3.put_bucket_tagging(Bucket=self.name, Tagging={"TagSet": [{"Key": TAG_KEY, "Value": TAG_VALUE}]})
 
-    batch = clients.batch
-    envs = batch.describe_compute_environments(computeEnvironments=[names.compute_environment])
-    if not envs["computeEnvironments"]:
-        batch.create_compute_environment(computeEnvironmentName=names.compute_environment, type="UNMANAGED",
-                                         state="ENABLED", serviceRole=batch_role)
-        made(f"Batch compute environment {names.compute_environment}")
-    queues = batch.describe_job_queues(jobQueues=[names.job_queue])
-    if not queues["jobQueues"]:
-        _wait_valid(batch, names.compute_environment)
-        batch.create_job_queue(jobQueueName=names.job_queue, state="ENABLED", priority=1,
-                               computeEnvironmentOrder=[{"order": 1,
-                                                         "computeEnvironment": names.compute_environment}])
-        made(f"Batch job queue {names.job_queue}")
+    def delete(self):
+        # The objects are the service's files of jobs in this bucket: they go with it.
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.name):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                self.s3.delete_objects(Bucket=self.name, Delete={"Objects": keys, "Quiet": True})
+        self.s3.delete_bucket(Bucket=self.name)
+
+
+class _ComputeEnvironment:
+    group = "batch"
+
+    def __init__(self, clients, name: str, role: str):
+        self.batch, self.iam, self.name, self.role = clients.batch, clients.iam, name, role
+        self.label = f"Batch compute environment {name}"
+
+    def _describe(self):
+        envs = self.batch.describe_compute_environments(computeEnvironments=[self.name])["computeEnvironments"]
+        return next((e for e in envs if e.get("status") != "DELETED"), None)
+
+    def find(self):
+        env = self._describe()
+        return None if env is None else (env.get("tags") or {}).get(TAG_KEY) == TAG_VALUE
+
+    def create(self):
+        role = self.iam.get_role(RoleName=self.role)["Role"]["Arn"]
+        self.batch.create_compute_environment(computeEnvironmentName=self.name, type="UNMANAGED",
+                                              state="ENABLED", serviceRole=role, tags={TAG_KEY: TAG_VALUE})
+        _wait(lambda: (self._describe() or {}).get("status", "VALID") == "VALID", f"{self.label} VALID")
+
+    def delete(self):
+        self.batch.update_compute_environment(computeEnvironment=self.name, state="DISABLED")
+        _wait(lambda: (self._describe() or {}).get("status", "VALID") in ("VALID", "INVALID"),
+              f"{self.label} disabled")
+        self.batch.delete_compute_environment(computeEnvironment=self.name)
+        _wait(lambda: self._describe() is None, f"{self.label} deleted")
+
+
+class _JobQueue:
+    group = "batch"
+
+    def __init__(self, clients, name: str, environment: str):
+        self.batch, self.name, self.environment = clients.batch, name, environment
+        self.label = f"Batch job queue {name}"
+
+    def _describe(self):
+        queues = self.batch.describe_job_queues(jobQueues=[self.name])["jobQueues"]
+        return next((q for q in queues if q.get("status") != "DELETED"), None)
+
+    def find(self):
+        queue = self._describe()
+        return None if queue is None else (queue.get("tags") or {}).get(TAG_KEY) == TAG_VALUE
+
+    def create(self):
+        env = self.batch.describe_compute_environments(
+            computeEnvironments=[self.environment])["computeEnvironments"][0]["computeEnvironmentArn"]
+        self.batch.create_job_queue(jobQueueName=self.name, state="ENABLED", priority=1,
+                                    computeEnvironmentOrder=[{"order": 1, "computeEnvironment": env}],
+                                    tags={TAG_KEY: TAG_VALUE})
+        _wait(lambda: (self._describe() or {}).get("status", "VALID") == "VALID", f"{self.label} VALID")
+
+    def delete(self):
+        self.batch.update_job_queue(jobQueue=self.name, state="DISABLED")
+        _wait(lambda: (self._describe() or {}).get("status", "VALID") in ("VALID", "INVALID"),
+              f"{self.label} disabled")
+        self.batch.delete_job_queue(jobQueue=self.name)
+        _wait(lambda: self._describe() is None, f"{self.label} deleted")
+
+
+def resources(clients, names) -> list:
+    """The service's resources in the order they are created (teardown goes backwards)."""
+    return [
+        _Role(clients, names.batch_service_role, "batch"),
+        _Role(clients, names.states_role, "states"),
+        _Table(clients, names.table),
+        _Queue(clients, names.queue),
+        _Bucket(clients, names.bucket),
+        _ComputeEnvironment(clients, names.compute_environment, names.batch_service_role),
+        _JobQueue(clients, names.job_queue, names.compute_environment),
+    ]
+
+
+def provision(clients, names, log=print, groups=GROUPS) -> list[str]:
+    """Create whatever of the service's resources is missing; return (and log) what was created."""
+    created = []
+    for resource in resources(clients, names):
+        if resource.group not in groups or resource.find() is not None:
+            continue
+        resource.create()
+        created.append(resource.label)
+        log(f"created {resource.label}")
     return created
 
 
-def _wait_valid(batch, name: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        envs = batch.describe_compute_environments(computeEnvironments=[name])["computeEnvironments"]
-        if envs and envs[0].get("status", "VALID") == "VALID":
-            return
-        time.sleep(1)
-    raise TimeoutError(f"Batch compute environment {name} did not become VALID in {timeout} s")
+def teardown(clients, names, log=print, groups=GROUPS) -> list[str]:
+    """Delete the resources that carry provision's tag; return (and log) what was deleted."""
+    removed = []
+    for resource in reversed(resources(clients, names)):
+        if resource.group not in groups:
+            continue
+        tagged = resource.find()
+        if tagged is None:
+            continue
+        if not tagged:
+            log(f"kept {resource.label}: not created by `harness provision` (no {TAG_KEY} tag)")
+            continue
+        resource.delete()
+        removed.append(resource.label)
+        log(f"deleted {resource.label}")
+    return removed

@@ -4,16 +4,18 @@ import gc
 import logging
 import os
 import threading
+from dataclasses import replace
 
 from werkzeug.serving import make_server
 
 from server.config import Names, Settings
 from server.service import Service
 
-from .provision import provision
+from .provision import clients_for, provision
 
 log = logging.getLogger(__name__)
 TARGETS = ("embedded", "localstack", "aws")
+WORKERS = ("batch", "local")
 LOCALSTACK_DEFAULT = "http://localhost:4566"
 
 
@@ -25,6 +27,24 @@ def localstack_endpoint() -> str:
         return get_service_endpoint("sqs") or LOCALSTACK_DEFAULT
     except Exception:  # noqa: BLE001 - an old localstack-client: fall back to its documented default
         return LOCALSTACK_DEFAULT
+
+
+def _region(region: str | None) -> str:
+    return region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+def target_settings(target: str, endpoint_url: str | None = None, prefix: str = "jobservice",
+                    region: str | None = None, **fields) -> Settings:
+    """Settings for a localstack or aws target: its endpoint, credentials, region and names."""
+    if target not in ("localstack", "aws"):
+        raise ValueError(f"target {target!r} has no endpoint of its own: choose localstack or aws")
+    credentials = {}
+    if target == "localstack":
+        endpoint_url = endpoint_url or localstack_endpoint()
+        credentials = {"access_key_id": os.environ.get("AWS_ACCESS_KEY_ID", "test"),
+                       "secret_access_key": os.environ.get("AWS_SECRET_ACCESS_KEY", "test")}
+    return Settings(region=_region(region), endpoint_url=endpoint_url, names=Names(prefix=prefix), target=target,
+                    **credentials, **fields)
 
 
 class _LateApp:
@@ -42,13 +62,18 @@ class RunningService:
     def __init__(self, target: str = "embedded", host: str = "127.0.0.1", port: int = 0, api_keys=(),
                  endpoint_url: str | None = None, redis_url: str | None = None, prefix: str = "jobservice",
                  region: str | None = None, public_url: str | None = None, worker_output: str | None = None,
-                 roles=("api", "queue", "poller"), settings_overrides: dict | None = None, say=None):
+                 roles=("api", "queue", "poller"), workers: str = "batch", settings_overrides: dict | None = None,
+                 say=None):
         if target not in TARGETS:
             raise ValueError(f"unknown target {target!r}: choose one of {', '.join(TARGETS)}")
         self.target, self.host, self.port = target, host, port
         self.api_keys, self.endpoint_url, self.redis_url = tuple(api_keys), endpoint_url, redis_url
         self.prefix, self.region, self.public_url = prefix, region, public_url
         self.worker_output, self.roles = worker_output, tuple(roles)
+        if workers not in WORKERS:
+            raise ValueError(f"unknown workers {workers!r}: choose one of {', '.join(WORKERS)}")
+        #: "batch": worker runs go to the target's Batch; "local": to local processes (embedded: both are).
+        self.workers = workers
         self.settings_overrides = settings_overrides or {}
         self.say = say or (lambda text: log.info(text))
         self.aws = self.redis = self.service = self._http = None
@@ -67,18 +92,18 @@ class RunningService:
         return self
 
     def _start(self) -> None:
-        credentials = {}
-        endpoint = self.endpoint_url
+        overrides = dict(self.settings_overrides)
         if self.target == "embedded":
             from emulators import EmbeddedAWS
 
             self.aws = EmbeddedAWS(worker_output=self.worker_output).start()
-            endpoint = self.aws.endpoint
-            credentials = {"access_key_id": "testing", "secret_access_key": "testing"}
-        elif self.target == "localstack":
-            endpoint = endpoint or localstack_endpoint()
-            credentials = {"access_key_id": os.environ.get("AWS_ACCESS_KEY_ID", "test"),
-                           "secret_access_key": os.environ.get("AWS_SECRET_ACCESS_KEY", "test")}
+            settings = Settings(endpoint_url=self.aws.endpoint, access_key_id="testing",
+                                secret_access_key="testing", names=Names(prefix=self.prefix), target="embedded",
+                                region=_region(self.region))
+        else:
+            settings = target_settings(self.target, self.endpoint_url, self.prefix, self.region)
+            if self.workers == "local":
+                self._start_local_batch(settings, overrides)
         redis_url = self.redis_url
         if redis_url is None:
             from emulators import EmbeddedRedis
@@ -89,12 +114,12 @@ class RunningService:
                 self.say(f"no --redis-url given: using fakeredis at {redis_url}")
         late = _LateApp()
         self._http = make_server(self.host, self.port, late, threaded=True)
-        region = self.region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-        settings = Settings(region=region, endpoint_url=endpoint, redis_url=redis_url, names=Names(prefix=self.prefix),
-                            target=self.target, api_keys=self.api_keys,
-                            public_url=self.public_url or self.url, **credentials, **self.settings_overrides)
+        settings = replace(settings, redis_url=redis_url, api_keys=self.api_keys,
+                           public_url=self.public_url or self.url, **overrides)
         self.service = Service(settings)
-        created = provision(self.service.clients, settings.names, log=lambda text: None)
+        # Where Batch is local, its group was provisioned on the local emulator already.
+        groups = ("service",) if "batch" in settings.endpoints else ("service", "batch")
+        created = provision(self.service.clients, settings.names, log=lambda text: None, groups=groups)
         if created and self.target != "embedded":
             self.say("provisioned: " + ", ".join(created))
         late.app = self.service.app
@@ -106,10 +131,22 @@ class RunningService:
         gc.collect()
         gc.freeze()
 
+    def _start_local_batch(self, settings: Settings, overrides: dict) -> None:
+        """Run worker runs as local processes: Batch alone goes to an embedded emulator of this process."""
+        from emulators import EmbeddedAWS
+
+        self.aws = EmbeddedAWS(worker_output=self.worker_output).start()
+        local = Settings(endpoint_url=self.aws.endpoint, access_key_id="testing", secret_access_key="testing",
+                         region=settings.region, names=settings.names)
+        # The local Batch checks its service role in its own IAM: both are provisioned there.
+        created = provision(clients_for(local), settings.names, log=lambda text: None, groups=("batch",))
+        log.info("local Batch at %s: %s", self.aws.endpoint, ", ".join(created))
+        overrides["endpoints"] = {**overrides.get("endpoints", {}), "batch": self.aws.endpoint}
+
     def stop(self) -> None:
         """Stop the loops, the HTTP server, worker processes and emulators (each at most once)."""
         if self.service is not None:
-            self.service.stop(timeout=2)
+            self.service.stop(timeout=0.5)  # loops in a long poll are daemons: no need to wait it out
         if self.aws is not None:
             self.aws.stop()
             self.aws = None

@@ -1,0 +1,103 @@
+"""`harness emulate`, `harness provision`, `harness teardown`: the AWS side of the harness."""
+
+import signal
+import socket
+import sys
+import threading
+
+import click
+
+from . import provision as provisioning
+from .cli import _target_options
+from .service import target_settings
+
+
+def _free(host: str, port: int) -> None:
+    """Fail early on a taken port: moto's server thread would otherwise wait forever for it."""
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise click.ClickException(f"cannot listen on {host}:{port}: {exc}") from exc
+
+
+def _settings(target, endpoint_url, prefix, region):
+    if target == "embedded":
+        raise click.UsageError("choose --target localstack or aws: the embedded target provisions itself "
+                               "and ends with its process")
+    return target_settings(target, endpoint_url, prefix, region)
+
+
+def _wait_for_signal() -> None:
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    signal.signal(signal.SIGINT, lambda *_: stopped.set())
+    stopped.wait()
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address both emulators listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=4566, show_default=True,
+              help="Port of the AWS endpoint (0: any free port).")
+@click.option("--redis-port", type=click.IntRange(0, 65535), default=6379, show_default=True,
+              help="Port of the fakeredis server (0: any free port).")
+@click.option("--worker-logs", type=click.Path(file_okay=False),
+              help="Write each Batch job's output to DIR/<batch job id>.log instead of this terminal.")
+def emulate(host, port, redis_port, worker_logs):
+    """Serve the embedded emulators alone: one LocalStack-compatible AWS endpoint and a Redis.
+
+    Batch jobs submitted to it run as local processes on this machine. Prints
+    the endpoint and Redis URLs as HARNESS_* variables that `harness serve`
+    reads, and runs until Ctrl-C or SIGTERM.
+    """
+    _free(host, port)
+    _free(host, redis_port)
+    from emulators import EmbeddedAWS, EmbeddedRedis
+
+    aws = EmbeddedAWS(host=host, port=port, worker_output=worker_logs).start()
+    try:
+        redis = EmbeddedRedis(host=host, port=redis_port).start()
+    except OSError as exc:
+        aws.stop()
+        raise click.ClickException(f"cannot serve Redis on {host}:{redis_port}: {exc}") from exc
+    try:
+        click.echo(f"HARNESS_ENDPOINT_URL={aws.endpoint}")
+        click.echo(f"AWS_ENDPOINT_URL={aws.endpoint}")
+        click.echo(f"HARNESS_REDIS_URL={redis.url}")
+        sys.stdout.flush()
+        click.echo(f"AWS endpoint (Step Functions, Batch, SQS, DynamoDB, S3, IAM, ...) on {aws.endpoint}; "
+                   f"Redis on {redis.url}. Batch jobs run as local processes here. Ctrl-C stops.", err=True)
+        _wait_for_signal()
+    finally:
+        click.echo("stopping...", err=True)
+        aws.stop()
+        redis.stop()
+        click.echo("stopped", err=True)
+
+
+@click.command()
+@_target_options
+def provision(target, endpoint_url, redis_url, prefix, region):
+    """Create the table, queue, bucket, Batch environment and roles that are missing; print each."""
+    settings = _settings(target, endpoint_url, prefix, region)
+    created = provisioning.provision(provisioning.clients_for(settings), settings.names,
+                                     log=lambda text: click.echo(text))
+    if not created:
+        click.echo(f"nothing to create: every resource of prefix {prefix!r} exists")
+
+
+@click.command()
+@_target_options
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def teardown(target, endpoint_url, redis_url, prefix, region, yes):
+    """Delete the resources that `harness provision` created (tagged by it), and nothing else."""
+    settings = _settings(target, endpoint_url, prefix, region)
+    if target == "aws" and not yes:
+        click.confirm(f"Delete the resources of prefix {prefix!r} that `harness provision` created?", abort=True)
+    clients = provisioning.clients_for(settings)
+    removed = provisioning.teardown(clients, settings.names, log=lambda text: click.echo(text))
+    if not removed:
+        click.echo(f"nothing to delete: no resource of prefix {prefix!r} carries the provision tag")
