@@ -45,6 +45,11 @@ class TaskTimedOut(AWSError):
     STATUS = 400
 
 
+class InvalidDefinition(AWSError):
+    TYPE = "InvalidDefinition"
+    STATUS = 400
+
+
 class WaitableActivity(Activity):
     """An activity whose task queue wakes waiting pollers."""
 
@@ -105,6 +110,23 @@ class ActivityBackend(parser_models.StepFunctionsParserBackend):
         super().__init__(region_name, account_id)
         self.activity_queues: dict[str, WaitableActivity] = {}
         self.task_owners: dict[str, Execution] = {}
+
+    @staticmethod
+    def _validate_definition(definition: str):
+        # The parser's own InvalidDefinition reaches the wire without its error code.
+        try:
+            parser_models.StepFunctionsParserBackend._validate_definition(definition=definition)
+        except Exception as exc:  # noqa: BLE001 - every parser failure is an invalid definition
+            raise InvalidDefinition(getattr(exc, "message", None) or str(exc)) from exc
+
+    def create_state_machine(self, name, definition, *args, **kwargs):
+        self._validate_definition(definition)
+        return super().create_state_machine(name, definition, *args, **kwargs)
+
+    def update_state_machine(self, arn, definition=None, *args, **kwargs):
+        if definition is not None:
+            self._validate_definition(definition)
+        return super().update_state_machine(arn, definition, *args, **kwargs)
 
     def create_activity(self, name, tags=None, encryption_configuration=None):
         arn = f"arn:{self.partition}:states:{self.region_name}:{self.account_id}:activity:{name}"

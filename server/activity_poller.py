@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from . import asl, job_updates, observe
 from .dynamodb_connection import Update, dumps, now
 from .errors import Conflict
-from .resources import JOB, RUN
+from .resources import JOB, RUN, RUN_ATTR
 from .worker_info import new_token, token_hash, worker_id_for
 
 log = logging.getLogger(__name__)
@@ -121,6 +121,23 @@ class ActivityPoller:
         self.service.queue.send({"type": "update-job", "job": info["job"], "worker": info["worker"]},
                                 "Send Update Job Message")
         return True
+
+    def stop_runs(self, job: dict, error: str, cause: str) -> None:
+        """End the unfinished runs of a job that has ended, terminating their Batch jobs."""
+        failure = dumps({"error": error, "cause": cause})
+        for key, run in job.items():
+            if not key.startswith(RUN_ATTR) or run.get("status") not in ("SUBMITTED", "RUNNING"):
+                continue
+            info = self.workers.get(run["worker"])
+            if info is not None:
+                try:
+                    self.workers.transition(info, "FAILED", error=failure)
+                except Conflict:
+                    continue
+            job_updates.set_run(self.db, job["urn"], run["worker"], status="FAILED", error=failure,
+                                updated_at=now())
+            if run.get("batch_job_id"):
+                self.clients.batch.terminate_job(jobId=run["batch_job_id"], reason=cause[:256])
 
     # -- Batch jobs of unfinished runs --------------------------------------
     def watch_once(self) -> int:

@@ -55,7 +55,7 @@ class Settings:
     #: Seconds between checks of running worker runs' Batch jobs.
     batch_watch_seconds: float = 0.25
     #: Seconds between sweeps that read the executions of running jobs.
-    reconcile_seconds: float = 2.0
+    reconcile_seconds: float = 1.0
     #: Seconds between reads of the worker definitions whose activities are polled.
     discover_seconds: float = 1.0
     #: Threads that process queue messages at once.

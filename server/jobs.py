@@ -79,26 +79,8 @@ def cancel_job(urn):
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ExecutionDoesNotExist":
             raise
-    for run in render_job(job)["workers"]:
-        if run["status"] in ("SUBMITTED", "RUNNING"):
-            cancel_run(service, urn, run)
+    service.poller.stop_runs(job, "Cancelled", "the job was cancelled")
     if not job_updates.end_job(service.db, urn, "CANCELLED",
                                error={"error": "Cancelled", "cause": "cancelled by a user through the API"}):
         raise Conflict(f"job {urn} ended before it could be cancelled")
     return jsonify(render_job(service.db.get(urn)))
-
-
-def cancel_run(service, job_urn: str, run: dict) -> None:
-    """Fail one unfinished worker run and terminate its Batch job."""
-    info = service.worker_info.get(run["worker"])
-    error = dumps({"error": "Cancelled", "cause": "the job was cancelled"})
-    if info is not None:
-        try:
-            service.worker_info.transition(info, "FAILED", error=error)
-        except Conflict:
-            return
-    job_updates.set_run(service.db, job_urn, run["worker"], status="FAILED", error=error, updated_at=now())
-    if run.get("batch_job_id"):
-        service.clients.batch.terminate_job(jobId=run["batch_job_id"], reason="the job was cancelled")
-
-

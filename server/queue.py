@@ -35,7 +35,6 @@ class QueueProcessor:
         self._url = None
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(self.settings.queue_threads, thread_name_prefix="queue")
-        self._last_reconcile = 0.0
 
     @property
     def url(self) -> str:
@@ -67,8 +66,6 @@ class QueueProcessor:
         while not self._stop.is_set():
             try:
                 count = self.run_once(wait=0 if burst else None)
-                if time.monotonic() - self._last_reconcile >= self.settings.reconcile_seconds:
-                    self.reconcile()
                 backoff = 0.1
                 if burst and count == 0:
                     return
@@ -78,6 +75,14 @@ class QueueProcessor:
                 log.warning("queue loop error; retrying in %.1f s", backoff, exc_info=True)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
+
+    def reconcile_forever(self) -> None:
+        """Run `reconcile()` every `reconcile_seconds` until stopped."""
+        while not self._stop.wait(self.settings.reconcile_seconds):
+            try:
+                self.reconcile()
+            except Exception:  # noqa: BLE001 - the next sweep retries
+                log.warning("reconciling running jobs failed", exc_info=True)
 
     def stop(self) -> None:
         self._stop.set()
@@ -178,6 +183,8 @@ class QueueProcessor:
             error = {"error": execution.get("error"), "cause": execution.get("cause")}
         job_updates.end_job(self.db, job_urn, status, output=execution.get("output") if status == "COMPLETED"
                             else None, error=error)
+        # A worker still running (its task timed out, or a sibling branch failed) is not left behind.
+        self.service.poller.stop_runs(job, "Job.Ended", f"the job ended {status} while this worker ran")
         return True
 
     def _execution(self, arn: str) -> dict:
@@ -185,7 +192,6 @@ class QueueProcessor:
 
     def reconcile(self) -> None:
         """Read the executions of running jobs: ends that no message announced (timeouts) are seen too."""
-        self._last_reconcile = time.monotonic()
         with observe.acting_as(PARTICIPANT):
             for job in self.db.active("job"):
                 if job.get("status") != "RUNNING":

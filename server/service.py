@@ -40,10 +40,10 @@ class Service:
 
     def start(self, roles=("queue", "poller")) -> "Service":
         """Start the background loops of the given roles."""
-        loops = {"queue": self.queue.work, "poller": self.poller.work}
+        loops = {"queue": (self.queue.work, self.queue.reconcile_forever), "poller": (self.poller.work,)}
         for role in roles:
-            if role in loops:
-                thread = threading.Thread(target=loops[role], name=f"jobservice-{role}", daemon=True)
+            for loop in loops.get(role, ()):
+                thread = threading.Thread(target=loop, name=f"jobservice-{role}-{loop.__name__}", daemon=True)
                 thread.start()
                 self._threads.append(thread)
         return self

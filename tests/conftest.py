@@ -51,3 +51,52 @@ def two_step(client, unique):
         "Two": {"Type": "Task", "Resource": worker["urn"], "End": True}}}
     job = client.register_job(unique("two-step"), asl)
     return job["urn"], worker["urn"]
+
+
+class HeldWorker:
+    """A running worker run that the test drives itself, with the run's own token."""
+
+    def __init__(self, client, env: dict, job: str, gate):
+        self.client, self.env, self.job, self._gate = client, env, job, gate
+        self.token, self.id = env["JOBSERVICE_WORKER_TOKEN"], env["JOBSERVICE_WORKER_ID"]
+        self.url = env["JOBSERVICE_URL"]
+
+    def call(self, method, path, token=None, **kw):
+        """Call the API as this worker (or with another token); return the requests.Response."""
+        import requests
+
+        headers = kw.pop("headers", {})
+        headers.setdefault("Authorization", f"Bearer {token or self.token}")
+        return requests.request(method, self.url + path, headers=headers, timeout=30, **kw)
+
+    def release(self):
+        self._gate.write_text("go")
+
+
+@pytest.fixture
+def hold(client, unique, tmp_path):
+    """Start a one-step job whose worker process waits; return a factory of HeldWorker."""
+    import json
+    import time
+
+    held = []
+
+    def start(job_input=None, asl_extra=None):
+        n = len(held)
+        env_file, gate = tmp_path / f"env{n}.json", tmp_path / f"gate{n}"
+        worker = client.register_worker(unique("hold"), command=[sys.executable, os.path.join(WORKERS, "hold.py"),
+                                                                str(env_file), str(gate)])
+        task = {"Type": "Task", "Resource": worker["urn"], "End": True, **(asl_extra or {})}
+        job_def = client.register_job(unique("held"), {"StartAt": "Hold", "States": {"Hold": task}})
+        request = client.wait_for_request(client.request_job(job_def["urn"], job_input or {})["urn"])
+        deadline = time.monotonic() + 20
+        while not env_file.exists():
+            assert time.monotonic() < deadline, "the held worker did not start"
+            time.sleep(0.01)
+        worker_run = HeldWorker(client, json.loads(env_file.read_text()), request["job"], gate)
+        held.append(worker_run)
+        return worker_run
+
+    yield start
+    for worker_run in held:
+        worker_run.release()

@@ -1,7 +1,9 @@
 """A worker using only the standard library; its job input says how to behave.
 
 Input keys: "mode" (ok, fail, crash, exit0, sleep, results), "count" (results to post
-concurrently), "seconds" (sleep), "text" (content of the file it uploads).
+concurrently), "seconds" (sleep), "text" (content of the file it uploads), "gate" and
+"gate_at_step" (before finishing, the run whose input "step" equals gate_at_step waits
+until the file "gate" exists).
 """
 
 import json
@@ -47,6 +49,10 @@ def main():
             t.join()
     else:
         call("POST", "/v2/worker/results", {"data": {"len": len(text)}, "files": [key]})
+    if given.get("gate") and given.get("step", 0) == given.get("gate_at_step"):
+        deadline = time.monotonic() + 30
+        while not os.path.exists(given["gate"]) and time.monotonic() < deadline:
+            time.sleep(0.01)
     if mode == "fail":
         call("POST", "/v2/worker/finish", {"error": "Worker.Failed", "cause": "asked to fail"})
         return
