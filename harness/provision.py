@@ -258,13 +258,32 @@ def resources(clients, names) -> list:
     ]
 
 
+def _created_meanwhile(exc: ClientError) -> bool:
+    """Whether a create failed because another process created the same resource first."""
+    message = exc.response["Error"].get("Message", "")
+    return _code(exc) in _EXISTS or "already exists" in message.lower()
+
+
+_EXISTS = ("EntityAlreadyExists", "ResourceInUseException", "QueueAlreadyExists", "QueueNameExists",
+           "BucketAlreadyOwnedByYou")
+
+
 def provision(clients, names, log=print, groups=GROUPS) -> list[str]:
-    """Create whatever of the service's resources is missing; return (and log) what was created."""
+    """Create whatever of the service's resources is missing; return (and log) what was created.
+
+    Several processes may provision one target at once (one per role): a
+    resource that another one created first counts as found, not created.
+    """
     created = []
     for resource in resources(clients, names):
         if resource.group not in groups or resource.find() is not None:
             continue
-        resource.create()
+        try:
+            resource.create()
+        except ClientError as exc:
+            if not _created_meanwhile(exc):
+                raise
+            continue
         created.append(resource.label)
         log(f"created {resource.label}")
     return created

@@ -62,10 +62,18 @@ class Proc:
 
     def start(self) -> list[str]:
         """Start it and return its first `lines` lines of stdout."""
+        return self.launch().ready()
+
+    def launch(self) -> "Proc":
+        """Start it without waiting (start several, then wait for each with `ready()`)."""
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
                                      stdin=subprocess.DEVNULL, env=self.env, cwd=self.cwd)
         # Drain stdout for good: worker processes may inherit it, and a full pipe would block them.
         threading.Thread(target=self._read, daemon=True).start()
+        return self
+
+    def ready(self) -> list[str]:
+        """Wait for its first `lines` lines of stdout and return them."""
         deadline = time.monotonic() + self.timeout
         for _ in range(self.lines):
             try:
