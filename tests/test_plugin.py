@@ -1,0 +1,253 @@
+"""The pytest plugin, used the way users use it: pytest sessions run with pytester."""
+
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+pytest_plugins = ["pytester"]
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs" / "pytest.md"
+# Sessions that start a service run in their own process: moto's state is per process, and
+# a second service in this one would share it with the project's own session service.
+RUN = ("-p", "no:cacheprovider")
+
+
+def documented_files() -> dict:
+    """The examples of docs/pytest.md whose first line names a file: {path: text}."""
+    files = {}
+    for block in re.findall(r"```(?:python|yaml|ini)\n(.*?)```", DOCS.read_text(), re.S):
+        first = block.split("\n", 1)[0]
+        named = re.fullmatch(r"# (\S+\.(?:py|yaml|ini))", first.strip())
+        if named and "PLACEHOLDER" not in block:
+            files[named.group(1)] = block
+    return files
+
+
+def write(pytester, files: dict) -> None:
+    for name, text in files.items():
+        path = pytester.path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def test_the_plugin_knows_the_same_targets_as_the_service():
+    from harness import pytest_plugin
+    from harness.service import TARGETS
+
+    assert pytest_plugin.TARGETS == TARGETS
+
+
+def test_the_documented_examples_pass_as_written(pytester):
+    files = documented_files()
+    assert {"tests/workers/echo.py", "tests/test_echo.py", "tests/conftest.py", "pytest.ini"} <= set(files)
+    write(pytester, files)
+    result = pytester.runpytest_subprocess(*RUN, "-rs")
+    result.assert_outcomes(passed=7, skipped=1)
+    result.stdout.fnmatch_lines(["SKIPPED*tests/test_targets.py:*runs on harness target(s) aws; "
+                                 "this run's target is embedded*"])
+
+
+def test_a_suite_that_uses_no_fixture_starts_and_imports_nothing(pytester):
+    pytester.makepyfile(test_plain="""
+        import sys
+
+        def test_plain():
+            heavy = [name for name in ("moto", "boto3", "flask", "harness.service") if name in sys.modules]
+            assert heavy == []
+    """)
+    result = pytester.runpytest_subprocess(*RUN)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["harness: target embedded"])
+
+
+def test_p_no_harness_disables_the_plugin(pytester):
+    pytester.makefile(".scenario.yaml", broken="{not: [valid yaml")
+    pytester.makepyfile(test_uses="def test_it(jobservice):\n    pass\n")
+    result = pytester.runpytest("-p", "no:harness")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*fixture 'jobservice' not found*"])
+    assert "broken.scenario.yaml" not in result.stdout.str()
+    assert "harness: target" not in result.stdout.str()
+    usage = pytester.runpytest("-p", "no:harness", "--harness-target", "aws")
+    assert usage.ret == pytest.ExitCode.USAGE_ERROR
+    usage.stderr.fnmatch_lines(["*unrecognized arguments: --harness-target*"])
+
+
+MARKED = """
+    import pytest
+
+    @pytest.mark.harness_targets("aws")
+    def test_aws():
+        pass
+
+    @pytest.mark.harness_targets("embedded", "localstack")
+    def test_local():
+        pass
+
+    def test_everywhere():
+        pass
+"""
+
+
+def test_the_marker_skips_tests_on_other_targets(pytester, monkeypatch):
+    monkeypatch.delenv("HARNESS_TARGET", raising=False)
+    pytester.makepyfile(MARKED)
+    default = pytester.runpytest("--strict-markers", "-rs")
+    default.assert_outcomes(passed=2, skipped=1)
+    default.stdout.fnmatch_lines(["*runs on harness target(s) aws; this run's target is embedded"])
+    on_aws = pytester.runpytest("--harness-target", "aws", "-rs")
+    on_aws.assert_outcomes(passed=2, skipped=1)
+    on_aws.stdout.fnmatch_lines(["*runs on harness target(s) embedded, localstack; this run's target is aws"])
+
+
+def test_the_option_beats_the_environment_which_beats_the_ini(pytester, monkeypatch):
+    pytester.makepyfile(MARKED)
+    pytester.makeini("[pytest]\nharness_target = aws\n")
+    monkeypatch.delenv("HARNESS_TARGET", raising=False)
+    pytester.runpytest("-rs").stdout.fnmatch_lines(["*this run's target is aws"])
+    monkeypatch.setenv("HARNESS_TARGET", "localstack")
+    pytester.runpytest("-rs").stdout.fnmatch_lines(["*this run's target is localstack"])
+    pytester.runpytest("-rs", "--harness-target", "embedded").stdout.fnmatch_lines(
+        ["*this run's target is embedded"])
+
+
+def test_a_marker_naming_an_unknown_target_is_a_usage_error(pytester):
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.harness_targets("embeded")
+        def test_typo():
+            pass
+    """)
+    result = pytester.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*test_typo*harness_targets('embeded',)*name one or more of embedded, "
+                                 "localstack, aws*"])
+
+
+BACKGROUND = """
+    import time
+
+    import pytest
+
+
+    @pytest.fixture
+    def provoke(jobservice, jobservice_client, worker_definition, job_definition, monkeypatch):
+        '''Make the queue processor raise once, on this test's job request; wait until it did.'''
+        job = job_definition([worker_definition(["python", "-c", "pass"])])
+        queue = jobservice.service.queue
+        original = queue.process_request
+        failed = []
+
+        def broken(request_urn):
+            if not failed:
+                failed.append(request_urn)
+                raise RuntimeError("queue processor broke on " + request_urn)
+            return original(request_urn)
+
+        def run():
+            before = len(jobservice.errors)
+            monkeypatch.setattr(queue, "process_request", broken)
+            jobservice_client.request_job(job["urn"])
+            deadline = time.monotonic() + 10
+            while len(jobservice.errors) == before:
+                assert time.monotonic() < deadline, "the queue processor never raised"
+                time.sleep(0.01)
+            monkeypatch.setattr(queue, "process_request", original)
+
+        return run
+
+
+    def test_caused_it(provoke):
+        provoke()
+
+
+    def test_failed_anyway(provoke):
+        provoke()
+        assert False, "the test's own failure"
+
+
+    def test_expected_it(provoke, jobservice):
+        provoke()
+        errors = jobservice.take_errors()
+        assert [type(e).__name__ for e in errors] == ["RuntimeError"]
+
+
+    def test_uses_the_service_afterwards(jobservice_client):
+        assert jobservice_client.health()["status"] == "ok"
+"""
+
+
+def test_an_error_in_a_background_thread_fails_the_test_that_caused_it(pytester):
+    pytester.makepyfile(test_background=BACKGROUND)
+    result = pytester.runpytest_subprocess(*RUN)
+    result.assert_outcomes(passed=2, failed=2)
+    out = result.stdout.str()
+    result.stdout.fnmatch_lines([
+        "*_ test_caused_it _*",
+        "E*RuntimeError: queue processor broke on urn:jobservice:request:*",
+        "*harness background errors*",
+        "*server/queue.py*in _handle_safely*",
+        "*_ test_failed_anyway _*",
+        "E*AssertionError: the test's own failure*",
+        "*harness background errors*",
+        "RuntimeError: queue processor broke on urn:jobservice:request:*",
+    ])
+    assert "test_expected_it FAILED" not in out and "FAILED test_background.py::test_expected_it" not in out
+
+
+def _lines(stream, sink: queue.Queue) -> None:
+    for line in iter(stream.readline, b""):
+        sink.put(line.decode(errors="replace"))
+    sink.put(None)
+
+
+def test_keep_leaves_the_service_running_until_interrupted(pytester):
+    pytester.makepyfile(test_keep="def test_up(jobservice):\n    assert jobservice.url\n")
+    proc = pytester.popen([sys.executable, "-m", "pytest", *RUN, "-q", "--harness-keep"],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    lines: queue.Queue = queue.Queue()
+    threading.Thread(target=_lines, args=(proc.stdout, lines), daemon=True).start()
+    seen, url = [], None
+    try:
+        deadline = time.monotonic() + 60
+        while url is None:
+            line = lines.get(timeout=max(deadline - time.monotonic(), 0.1))
+            assert line is not None, "pytest ended without keeping the service:\n" + "".join(seen)
+            seen.append(line)
+            kept = re.search(r"kept running at (http://127\.0\.0\.1:\d+)", line)
+            url = kept and kept.group(1)
+        assert any("1 passed" in line for line in seen), "".join(seen)
+        assert requests.get(f"{url}/v2/health", timeout=5).json()["status"] == "ok"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{url}/v2/health", timeout=5)
+
+
+def test_each_xdist_worker_starts_its_own_service(pytester):
+    pytester.makepyfile(test_url="""
+        def test_url(jobservice, worker_id):
+            assert jobservice.client().health()["status"] == "ok"
+            print("SERVICE", worker_id, jobservice.url, jobservice.endpoints["sqs"])
+    """)
+    result = pytester.runpytest_subprocess(*RUN, "-n", "2", "--dist", "each", "-rP")
+    result.assert_outcomes(passed=2)
+    services = set(re.findall(r"SERVICE (gw\d) (\S+) (\S+)", result.stdout.str()))
+    assert {worker for worker, *_ in services} == {"gw0", "gw1"}
+    assert len({api for _, api, _ in services}) == 2
+    assert len({aws for *_, aws in services}) == 2
