@@ -1,0 +1,402 @@
+"""Run a scenario against a started service: register, request, wait, check; say what happened.
+
+The runner knows nothing about pytest or click: the CLI and the pytest plugin
+both call `run_scenario(scenario, service)` and read its Result.
+"""
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from server import observe
+
+from .client import JOB_END_STATUSES, Client, JobServiceError
+from .scenario import TemplateError, bind_asl, lookup, render
+from .trace import Trace, format_event
+
+WORKERS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scenarios", "workers")
+REQUEST_END_STATUSES = ("FULFILLED", "FAILED")
+POLL_SECONDS = 0.02
+#: Lines of the observed sequence shown with a failure (the latest ones).
+SHOWN_EVENTS = 80
+
+
+@dataclass
+class StepResult:
+    """How one step went."""
+
+    name: str
+    ok: bool
+    seconds: float
+    detail: str = ""
+    index: int = 0
+
+
+@dataclass
+class StepFailure:
+    """The first expectation that did not hold."""
+
+    step: str
+    expected: object
+    actual: object
+    message: str
+
+
+@dataclass
+class Result:
+    """The outcome of one scenario run, with every event observed during it."""
+
+    scenario: object
+    passed: bool = False
+    steps: list = field(default_factory=list)
+    failure: StepFailure | None = None
+    events: list = field(default_factory=list)
+    seconds: float = 0.0
+    conformance: object = None
+
+    def format_failure(self) -> str:
+        """The failed step, what was expected and what happened, and the observed sequence up to then."""
+        if self.failure is None:
+            return ""
+        f = self.failure
+        lines = [f"{self.scenario.path}: scenario {self.scenario.name!r} failed at step {f.step!r}",
+                 f"  {f.message}",
+                 f"  expected: {_show(f.expected)}",
+                 f"  actual:   {_show(f.actual)}"]
+        events = self.events
+        if events:
+            shown = events[-SHOWN_EVENTS:]
+            lines.append(f"  observed sequence ({len(events)} events"
+                         + (f", the last {len(shown)}" if len(shown) < len(events) else "") + "):")
+            lines.extend("  " + format_event(e) for e in shown)
+        return "\n".join(lines)
+
+
+class Failed(Exception):
+    """A step's expectation did not hold."""
+
+    def __init__(self, message, expected=None, actual=None):
+        super().__init__(message)
+        self.message, self.expected, self.actual = message, expected, actual
+
+
+def run_scenario(scenario, service, say=None) -> Result:
+    """Run one scenario against `service` (a started RunningService) and return its Result."""
+    say = say or (lambda text: None)
+    run = _Run(scenario, service, say)
+    return run.execute()
+
+
+class _Run:
+    """The state of one scenario run: names, variables, signals, the trace."""
+
+    def __init__(self, scenario, service, say):
+        self.scenario, self.service, self.say = scenario, service, say
+        keys = getattr(service, "api_keys", ()) or ()
+        self.client = Client(service.url, api_key=keys[0] if keys else None)
+        self.suffix = uuid.uuid4().hex[:8]
+        self.vars = {"workers": {}, "jobs": {}}
+        self.signals = None
+
+    def execute(self) -> Result:
+        result = Result(scenario=self.scenario)
+        started = time.monotonic()
+        trace = Trace().start()
+        self.signals = tempfile.mkdtemp(prefix="scenario-signals-")
+        self.say(f"scenario {self.scenario.name} ({self.scenario.path})")
+        try:
+            steps = list(self.scenario.steps)
+            if not any(s.action == "register" for s in steps):
+                from .scenario import Step
+
+                names = list(self.scenario.workers) + list(self.scenario.jobs)
+                steps.insert(0, Step(index=0, action="register", args=names, name="register " + ", ".join(names)))
+            for step in steps:
+                if not self._step(step, result):
+                    break
+            else:
+                result.passed = True
+        finally:
+            result.events = trace.stop()
+            shutil.rmtree(self.signals, ignore_errors=True)
+        if result.passed and self.scenario.conformance:
+            self._conformance(result)
+        result.seconds = time.monotonic() - started
+        verdict = "PASSED" if result.passed else "FAILED"
+        self.say(f"{verdict} {self.scenario.name}: {sum(s.ok for s in result.steps)}/{len(result.steps)} steps "
+                 f"in {result.seconds:.2f}s")
+        return result
+
+    def _step(self, step, result) -> bool:
+        if step.note:
+            observe.note("User", step.note)
+        started = time.monotonic()
+        try:
+            value, detail = getattr(self, f"do_{step.action}")(step)
+            self._keep(step, value)
+        except Failed as exc:
+            return self._failed(step, result, started, exc.message, exc.expected, exc.actual)
+        except JobServiceError as exc:
+            return self._failed(step, result, started, f"the service answered {exc}", "a 2xx answer", str(exc))
+        except TemplateError as exc:
+            return self._failed(step, result, started, f"a variable does not hold what the step needs: {exc}",
+                                "a value", None)
+        seconds = time.monotonic() - started
+        result.steps.append(StepResult(step.name, True, seconds, detail, step.index))
+        self.say(f"  ok    {step.index:>2}. {step.name}  ({seconds:.2f}s){'  ' + detail if detail else ''}")
+        return True
+
+    def _failed(self, step, result, started, message, expected, actual) -> bool:
+        seconds = time.monotonic() - started
+        result.steps.append(StepResult(step.name, False, seconds, message, step.index))
+        result.failure = StepFailure(step=step.name, expected=expected, actual=actual,
+                                     message=f"{self.scenario.path}:{step.line}: {message}")
+        self.say(f"  FAIL  {step.index:>2}. {step.name}  ({seconds:.2f}s)  {message}")
+        self.say(f"        expected: {_show(expected)}")
+        self.say(f"        actual:   {_show(actual)}")
+        return False
+
+    def _keep(self, step, value) -> None:
+        if step.as_var:
+            self.vars[step.as_var] = value
+        for var, path in step.capture.items():
+            try:
+                self.vars[var] = lookup(value, path)
+            except TemplateError as exc:
+                raise Failed(f"cannot capture {var!r} from {path!r}: {exc}", path, value) from None
+
+    def _conformance(self, result) -> None:
+        from .conformance import check
+
+        started = time.monotonic()
+        report = check(result.events)
+        result.conformance = report
+        seconds = time.monotonic() - started
+        name = "conformance with the documented sequence"
+        if report.ok:
+            result.steps.append(StepResult(name, True, seconds, report.summary()))
+            self.say(f"  ok        {name}  ({seconds:.2f}s)  {report.summary()}")
+            return
+        result.passed = False
+        result.steps.append(StepResult(name, False, seconds, report.summary()))
+        result.failure = StepFailure(step=name, expected="every documented arrow, in the documented order",
+                                     actual=report.summary(), message=report.format())
+        self.say(f"  FAIL      {name}  ({seconds:.2f}s)\n{report.format()}")
+
+    # -- the steps ---------------------------------------------------------------
+    def do_register(self, step):
+        urns = []
+        for name in step.args:
+            if name in self.scenario.workers:
+                worker = self.scenario.workers[name]
+                command, env = self._behaviour(worker)
+                body = self.client.register_worker(f"{name}-{self.suffix}", command=command, environment=env,
+                                                   **worker.options)
+                self.vars["workers"][name] = body["urn"]
+            else:
+                job = self.scenario.jobs[name]
+                missing = [w for w in job.workers if w not in self.vars["workers"]]
+                if missing:
+                    raise Failed(f"job {name!r} runs worker(s) {', '.join(missing)}, not registered yet",
+                                 "its workers registered before it", sorted(self.vars["workers"]))
+                body = self.client.register_job(f"{name}-{self.suffix}", bind_asl(job.definition, self.vars["workers"]))
+                self.vars["jobs"][name] = body["urn"]
+            urns.append(body["urn"])
+        return urns, ""
+
+    def _behaviour(self, worker):
+        """The command and environment that make a local run behave as the scenario says."""
+        env = dict(worker.environment)
+        env["JOBSERVICE_SCENARIO_DIR"] = self.scenario.directory
+        if worker.kind == "command":
+            command = [self._local_path(a) for a in worker.command]
+        elif worker.kind == "callable":
+            command = ["python", os.path.join(WORKERS_DIR, "run_callable.py"), worker.callable]
+        else:
+            command = ["python", os.path.join(WORKERS_DIR, "scripted.py")]
+            env["JOBSERVICE_SCRIPT"] = json.dumps(worker.script)
+            env["JOBSERVICE_SIGNALS"] = self.signals
+        return command, env
+
+    def _local_path(self, arg: str) -> str:
+        """A relative path that exists next to the scenario becomes absolute: workers run elsewhere."""
+        if os.path.isabs(arg) or arg.startswith("-"):
+            return arg
+        candidate = os.path.join(self.scenario.directory, arg)
+        return candidate if os.path.exists(candidate) else arg
+
+    def _job_urn(self, name):
+        if name.startswith("urn:"):
+            return name
+        if name not in self.vars["jobs"]:
+            raise Failed(f"job {name!r} is not registered yet (add it to a 'register' step first)",
+                         "a registered job", sorted(self.vars["jobs"]))
+        return self.vars["jobs"][name]
+
+    def do_request(self, step):
+        args = render(step.args, self.vars)
+        urn = self._job_urn(args["job"])
+        if "count" not in args:
+            body = self.client.request_job(urn, args.get("input"))
+            return body["urn"], body["urn"]
+        with ThreadPoolExecutor(min(args["count"], 16)) as pool:
+            bodies = list(pool.map(lambda _: self.client.request_job(urn, args.get("input")), range(args["count"])))
+        return [b["urn"] for b in bodies], f"{len(bodies)} requests"
+
+    def do_wait(self, step, waits=True):
+        args = render(step.args, self.vars)
+        kind = next(k for k in ("request", "job", "requests", "jobs") if k in args)
+        get = self.client.get_request if kind.startswith("request") else self.client.get_job
+        ends = REQUEST_END_STATUSES if kind.startswith("request") else JOB_END_STATUSES
+        expected = {k: v for k, v in args.items() if k not in ("request", "job", "requests", "jobs")}
+        targets = args[kind]
+        if kind in ("requests", "jobs") and not isinstance(targets, list):
+            raise Failed(f"'{kind}' must hold a list of URNs", "a list", targets)
+        urns = targets if isinstance(targets, list) else [targets]
+        timeout = step.timeout or self.scenario.timeout
+        deadline = time.monotonic() + timeout
+        found = [self._until(get, urn, expected, ends, deadline, timeout, waits) for urn in urns]
+        detail = ", ".join(sorted({r.get("status", "?") for r in found}))
+        return (found if isinstance(targets, list) else found[0]), detail
+
+    def do_expect(self, step):
+        return self.do_wait(step, waits=False)
+
+    def _until(self, get, urn, expected, ends, deadline, timeout, waits):
+        if not isinstance(urn, str):
+            raise Failed("expected a URN", "a URN string", urn)
+        while True:
+            resource = get(urn)
+            problem = _mismatch({k: v for k, v in expected.items() if k != "where"}, resource) \
+                or _where(expected.get("where") or {}, resource)
+            if problem is None:
+                return resource
+            settled = resource.get("status") in ends
+            if not waits or settled or time.monotonic() >= deadline:
+                path, want, got = problem
+                why = "" if not waits else " (it has ended)" if settled else f" within {timeout:g}s"
+                raise Failed(f"{urn}: {path} is {_show(got)}, expected {_show(want)}{why}",
+                             expected, _relevant(resource, expected))
+            time.sleep(POLL_SECONDS)
+
+    def do_download(self, step):
+        args = render(step.args, self.vars)
+        data = self.client.download(args["key"])
+        text = data.decode("utf-8", "replace")
+        if "equals" in args and text != args["equals"]:
+            raise Failed(f"{args['key']}: the content differs", args["equals"], text)
+        if "contains" in args and args["contains"] not in text:
+            raise Failed(f"{args['key']}: the content lacks {args['contains']!r}", args["contains"], text)
+        parsed = None
+        if "json" in args:
+            try:
+                parsed = json.loads(text)
+            except ValueError:
+                raise Failed(f"{args['key']}: the content is not JSON", args["json"], text) from None
+            problem = _mismatch(args["json"], parsed)
+            if problem:
+                raise Failed(f"{args['key']}: {problem[0]} is {_show(problem[2])}, expected {_show(problem[1])}",
+                             args["json"], parsed)
+        return (parsed if parsed is not None else text), f"{len(data)} bytes"
+
+    def do_signal(self, step):
+        with open(os.path.join(self.signals, step.args), "w", encoding="utf-8") as fh:
+            fh.write(str(time.time()))
+        return None, ""
+
+    def do_sleep(self, step):
+        time.sleep(step.args)
+        return None, ""
+
+    def do_cancel(self, step):
+        args = render(step.args, self.vars)
+        job = self.client.cancel_job(args["job"])
+        return job, job.get("status", "")
+
+
+def _mismatch(expected, actual, path="$"):
+    """None when `actual` holds everything `expected` says, else (path, expected, actual) of the first miss.
+
+    Mappings match as subsets, lists item by item with the same length, a
+    string "re:PATTERN" as a regular expression, and `status` may list
+    several accepted values.
+    """
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return path, expected, actual
+        for key, want in expected.items():
+            at = f"{path}.{key}" if path != "$" else key
+            if key not in actual:
+                return at, want, "<absent>"
+            got = actual[key]
+            if key == "status" and isinstance(want, list):
+                if got not in want:
+                    return at, " or ".join(want), got
+                continue
+            if key in ("results", "workers") and isinstance(want, int) and not isinstance(want, bool):
+                count = len(got) if isinstance(got, list) else got
+                if count != want:
+                    return f"{at} (count)", want, count
+                continue
+            problem = _mismatch(want, got, at)
+            if problem:
+                return problem
+        return None
+    if isinstance(expected, list):
+        if not isinstance(actual, list) or len(actual) != len(expected):
+            return path, expected, actual
+        for i, (want, got) in enumerate(zip(expected, actual)):
+            problem = _mismatch(want, got, f"{path}[{i}]")
+            if problem:
+                return problem
+        return None
+    if isinstance(expected, str) and expected.startswith("re:"):
+        ok = isinstance(actual, str) and re.search(expected[3:], actual)
+        return None if ok else (path, expected, actual)
+    if expected == actual and isinstance(expected, bool) == isinstance(actual, bool):
+        return None
+    return path, expected, actual
+
+
+def _where(paths: dict, resource):
+    """The first dotted path of `where` whose value does not match, as _mismatch reports it."""
+    for path, want in paths.items():
+        try:
+            got = lookup(resource, path)
+        except TemplateError:
+            got = "<absent>"
+        problem = _mismatch(want, got, path)
+        if problem:
+            return problem
+    return None
+
+
+def _relevant(resource, expected) -> dict:
+    """The fields of the resource that the expectation talks about (plus its status)."""
+    keys = ["status"] + [k for k in expected if k not in ("status", "where")]
+    out = {k: resource.get(k) for k in keys if k in resource}
+    for path in expected.get("where") or {}:
+        try:
+            out[path] = lookup(resource, path)
+        except TemplateError:
+            out[path] = "<absent>"
+    return out
+
+
+def _show(value) -> str:
+    if isinstance(value, str):
+        return value if len(value) < 300 else value[:297] + "..."
+    try:
+        text = json.dumps(value, sort_keys=True, default=str)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) < 600 else text[:597] + "..."
+
+
+__all__ = ["Result", "StepFailure", "StepResult", "run_scenario"]
