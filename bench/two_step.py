@@ -1,0 +1,140 @@
+"""Benchmark: a trivial two-step job from POST /v2/jobs/requests to COMPLETED, against its floor.
+
+Prints, in one run on the same emulators:
+  job      median (and p90) of 20 jobs through the HTTP API, with two real worker processes
+  spawn    median time to start a Python worker process that imports what quick_worker.py imports
+  floor    median of the same AWS and Redis calls made directly with boto3 and redis-py, in one thread,
+           with no API, no loops and no worker processes
+and the ratios job/floor and job/(floor + 2 x spawn).
+Usage: python bench/two_step.py [--jobs 20]
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+
+from harness.client import Client  # noqa: E402
+from harness.service import RunningService  # noqa: E402
+from server.dynamodb_connection import Update, dumps, now  # noqa: E402
+
+
+def job_times(client, definition, count):
+    times = []
+    for i in range(count):
+        started = time.perf_counter()
+        job = client.run_job(definition, {"i": i}, timeout=60)
+        times.append(time.perf_counter() - started)
+        assert job["status"] == "COMPLETED" and job["output"]["steps"] == 2, job
+    return times
+
+
+def spawn_times(count):
+    code = "import http.client, json, os, urllib.parse"
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-S", "-c", code], check=True)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def floor_once(service, state_machine, activity, worker_def, n):
+    """The AWS and Redis calls of one job, as the service makes them, without the service."""
+    c, names, table = service.clients, service.settings.names, service.settings.names.table
+    ddb, sqs, sfn, batch, r = c.dynamodb, c.sqs, c.sfn, c.batch, c.redis
+    # Its own queue: a stopped service's loop may still be inside a long poll of the service's queue.
+    queue = sqs.create_queue(QueueName="bench-floor")["QueueUrl"]
+    key = {"urn": {"S": f"urn:floor:{n}"}}
+
+    def get():
+        ddb.get_item(TableName=table, Key=key, ConsistentRead=True)
+
+    def update(field):
+        u = Update().set(field, now())
+        ddb.update_item(TableName=table, Key=key, UpdateExpression=u.expression(),
+                        ExpressionAttributeNames=u.names, ExpressionAttributeValues=u.values)
+
+    get()  # the definition
+    update("request")
+    sqs.send_message(QueueUrl=queue, MessageBody="{}")
+    msg = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1)["Messages"][0]
+    get(), get()
+    execution = sfn.start_execution(stateMachineArn=state_machine, name=f"floor-{n}-{time.time_ns()}",
+                                    input=json.dumps({"i": n}))["executionArn"]
+    update("job"), update("request")
+    sqs.delete_message(QueueUrl=queue, ReceiptHandle=msg["ReceiptHandle"])
+    for _step in range(2):
+        task = service.clients.sfn_poll.get_activity_task(activityArn=activity)
+        get(), update("run"), update("job")
+        batch.submit_job(jobName=f"floor-{n}", jobQueue=names.job_queue, jobDefinition=worker_def)
+        update("run"), r.set(f"floor:{n}", dumps({"n": n})), update("job")
+        r.get(f"floor:{n}"), update("run"), r.set(f"floor:{n}", "{}"), update("job")  # start
+        r.get(f"floor:{n}"), update("run"), r.set(f"floor:{n}", "{}")  # finish
+        sfn.send_task_success(taskToken=task["taskToken"], output=json.dumps({"i": n}))
+        update("job")
+        sqs.send_message(QueueUrl=queue, MessageBody="{}")
+        msg = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=1)["Messages"][0]
+        get()
+        while sfn.describe_execution(executionArn=execution)["status"] == "RUNNING" and _step == 1:
+            time.sleep(0.002)
+        update("job")
+        sqs.delete_message(QueueUrl=queue, ReceiptHandle=msg["ReceiptHandle"])
+    get(), get()  # the user reads the request and the job
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=20)
+    args = parser.parse_args()
+    started = time.perf_counter()
+    with RunningService() as running:
+        print(f"start-up: {time.perf_counter() - started:.2f} s", flush=True)
+        client = Client(running.url)
+        # -S: a stdlib-only worker needs no site-packages; it starts ~15 ms sooner.
+        worker = client.register_worker("quick", command=[sys.executable, "-S", os.path.join(HERE, "quick_worker.py")])
+        asl = {"StartAt": "One", "States": {"One": {"Type": "Task", "Resource": worker["urn"], "Next": "Two"},
+                                            "Two": {"Type": "Task", "Resource": worker["urn"], "End": True}}}
+        definition = client.register_job("bench-two-step", asl)["urn"]
+        job_times(client, definition, 2)  # warm up
+        jobs = job_times(client, definition, args.jobs)
+
+        # The floor runs on the same emulators, with the service's loops stopped so none competes.
+        service = running.service
+        service.stop(timeout=0.5)
+        floor_activity = service.clients.sfn.create_activity(name="bench-floor")["activityArn"]
+        floor_machine = service.clients.sfn.create_state_machine(
+            name="bench-floor", roleArn=service.states_role_arn(), definition=json.dumps(
+                {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": floor_activity, "Next": "B"},
+                                            "B": {"Type": "Task", "Resource": floor_activity, "End": True}}})
+        )["stateMachineArn"]
+        floor_def = service.clients.batch.register_job_definition(
+            jobDefinitionName="bench-floor", type="container",
+            containerProperties={"image": "local", "command": ["true"], "resourceRequirements": [
+                {"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "128"}]})["jobDefinitionArn"]
+        floors = []
+        for n in range(args.jobs + 2):
+            t = time.perf_counter()
+            floor_once(service, floor_machine, floor_activity, floor_def, n)
+            floors.append(time.perf_counter() - t)
+        floors = floors[2:]
+        spawns = spawn_times(args.jobs)
+
+    job, floor, spawn = statistics.median(jobs), statistics.median(floors), statistics.median(spawns)
+    p90 = sorted(jobs)[int(0.9 * (len(jobs) - 1))]
+    print(f"job   (POST request -> COMPLETED, 2 worker processes): median {job * 1000:7.1f} ms  "
+          f"p90 {p90 * 1000:7.1f} ms  over {len(jobs)} jobs")
+    print(f"floor (same AWS + Redis calls, boto3 direct):          median {floor * 1000:7.1f} ms")
+    print(f"spawn (one Python worker process, no calls):          median {spawn * 1000:7.1f} ms")
+    print(f"ratio job / floor:                   {job / floor:5.2f}x")
+    print(f"ratio job / (floor + 2 x spawn):     {job / (floor + 2 * spawn):5.2f}x")
+
+
+if __name__ == "__main__":
+    main()
