@@ -202,6 +202,10 @@ class WorkerClient(_BaseClient):
             body["files"] = list(files)
         return self._request("POST", "/v2/worker/results", json=body)["results"]
 
+    def heartbeat(self):
+        """Tell the service the run is alive (needed when its definition has heartbeat_seconds)."""
+        return self._request("POST", "/v2/worker/heartbeat")
+
     def finish(self, output=None):
         """Finish the run successfully with `output`."""
         return self._request("POST", "/v2/worker/finish", json={"output": output})

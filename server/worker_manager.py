@@ -73,6 +73,22 @@ def results():
     return jsonify({"worker": info["worker"], "results": count})
 
 
+@bp.post("/v2/worker/heartbeat")
+@bp.post("/v2/workers/heartbeat")
+def heartbeat():
+    """Tell Step Functions the run is alive (for definitions with heartbeat_seconds); not in the contract."""
+    service, info = authenticated()
+    if info["status"] not in ("SUBMITTED", "RUNNING"):
+        raise Conflict(f"worker run {info['worker']} has finished ({info['status']})")
+    try:
+        service.clients.sfn.send_task_heartbeat(taskToken=info["task_token"])
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] in ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist"):
+            raise Conflict(f"the activity task of worker run {info['worker']} has already ended") from exc
+        raise
+    return jsonify({"worker": info["worker"], "status": info["status"]})
+
+
 def parse_finish(body: dict) -> tuple[str, dict]:
     """('SUCCEEDED', {"output"}) or ('FAILED', {"error", "cause"}) from a finish body."""
     if "error" in body:

@@ -299,3 +299,33 @@ def test_cancel_stops_the_job_and_its_worker(hold, client, service):
     assert job["workers"][0]["status"] == "FAILED"
     error_of(requests.post(f"{service.url}/v2/jobs/{worker.job}/cancel", timeout=30), 409)
     assert client.wait_for_job(worker.job)["status"] == "CANCELLED"
+
+
+def test_heartbeats_keep_a_slow_worker_alive_past_heartbeat_seconds(client, unique, tmp_path):
+    import json
+    import os
+    import sys
+    import time
+
+    from conftest import WORKERS
+
+    env_file, gate = tmp_path / "env.json", tmp_path / "gate"
+    worker = client.register_worker(unique("beat"), heartbeat_seconds=1, timeout_seconds=60,
+                                    command=[sys.executable, os.path.join(WORKERS, "hold.py"), str(env_file),
+                                             str(gate)])
+    job_def = client.register_job(unique("beats"), {"StartAt": "A", "States": {
+        "A": {"Type": "Task", "Resource": worker["urn"], "End": True}}})
+    job_urn = client.wait_for_request(client.request_job(job_def["urn"])["urn"])["job"]
+    deadline = time.monotonic() + 20
+    while not env_file.exists():
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    headers = {"Authorization": f"Bearer {json.loads(env_file.read_text())['JOBSERVICE_WORKER_TOKEN']}"}
+    url = client.base_url
+    for _ in range(5):  # 2.5 s, well past heartbeat_seconds
+        assert requests.post(f"{url}/v2/worker/heartbeat", headers=headers, timeout=30).status_code == 200
+        time.sleep(0.5)
+    assert client.get_job(job_urn)["status"] == "RUNNING"
+    assert requests.post(f"{url}/v2/worker/finish", headers=headers, json={"output": 1}, timeout=30).ok
+    gate.write_text("go")
+    assert client.wait_for_job(job_urn)["status"] == "COMPLETED"
