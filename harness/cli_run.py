@@ -4,6 +4,7 @@ Exit codes: 0 every expectation held, 1 one did not, 2 a bad scenario or bad
 usage (nothing ran), 3 the service could not start.
 """
 
+import logging
 import time
 import xml.etree.ElementTree as ET
 
@@ -91,6 +92,9 @@ def run(paths, keep_going, expression, junit_xml, diagram, trace, worker_logs, t
         raise _Exit(f"no scenario matches -k {expression!r} (of {len(scenarios)})", EXIT_USAGE)
     from .service import RunningService
 
+    if not logging.getLogger().isEnabledFor(logging.INFO):
+        # moto's ASL interpreter logs every failed Task state at ERROR: in a scenario that is the expected news.
+        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
     started = time.monotonic()
     running = RunningService(target=target, endpoint_url=endpoint_url, redis_url=redis_url, prefix=prefix,
                              region=region, worker_output=worker_logs, say=lambda t: click.echo(t, err=True))

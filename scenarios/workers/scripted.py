@@ -2,20 +2,23 @@
 
 Steps: start, upload, download, results, sleep, wait (for the user's `signal`),
 finish, fail, crash. Strings may hold `${input.x}`, `${worker}`, `${job}` and
-`${files.NAME}` (the key of a file this run uploaded).
+`${files.NAME}` (the key of a file this run uploaded). Standard library only:
+many of these start at once, and each start costs a fresh interpreter.
 """
 import json
 import os
 import sys
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 # Runnable as a plain script from any directory, installed or not.
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
-from harness.client import WorkerClient  # noqa: E402
-from harness.scenario import render  # noqa: E402
+from harness.templates import render  # noqa: E402
 
 SIGNAL_TIMEOUT = float(os.environ.get("JOBSERVICE_SIGNAL_TIMEOUT", "60"))
 
@@ -28,12 +31,35 @@ class Stop(Exception):
         self.code = code
 
 
-class Script:
-    """One run of the scripted steps with a WorkerClient."""
+class Api:
+    """The worker routes of the Job Service, with the run's bearer token."""
 
-    def __init__(self, client, steps, signals_dir=None):
-        self.client, self.steps, self.signals_dir = client, steps, signals_dir
-        self.vars = {"input": None, "worker": client.worker_id, "job": client.job_urn, "files": {}}
+    def __init__(self, environ):
+        self.url, self.token = environ["JOBSERVICE_URL"].rstrip("/"), environ["JOBSERVICE_WORKER_TOKEN"]
+
+    def call(self, method, path, body=None, raw=None):
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"{}")
+        kind = "application/octet-stream" if raw is not None else "application/json"
+        request = urllib.request.Request(self.url + path, data=data if method == "POST" else None, method=method,
+                                         headers={"Authorization": f"Bearer {self.token}", "Content-Type": kind})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as resp:
+                return json.loads(resp.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            raise Stop("Worker.Error", f"{method} {path}: {exc.code} {exc.read().decode('utf-8', 'replace')}")
+
+    def fetch(self, url):
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            return resp.read()
+
+
+class Script:
+    """One run of the scripted steps."""
+
+    def __init__(self, api, steps, signals_dir=None, environ=os.environ):
+        self.api, self.steps, self.signals_dir = api, steps, signals_dir
+        self.vars = {"input": None, "worker": environ.get("JOBSERVICE_WORKER_ID"),
+                     "job": environ.get("JOBSERVICE_JOB_URN"), "files": {}}
         self.started = False
 
     def run(self):
@@ -44,7 +70,7 @@ class Script:
             getattr(self, action)(args)
 
     def start(self, _args):
-        payload = self.client.start()
+        payload = self.api.call("POST", "/v2/workers/start")
         self.vars.update(input=payload["input"], worker=payload["worker"], job=payload["job"])
         self.started = True
 
@@ -52,27 +78,30 @@ class Script:
         content = render(args["content"], self.vars)
         if not isinstance(content, str):
             content = json.dumps(content, sort_keys=True)
-        self.vars["files"][args["name"]] = self.client.upload(args["name"], content)
+        path = "/v2/workers/files?" + urllib.parse.urlencode({"name": args["name"]})
+        self.vars["files"][args["name"]] = self.api.call("POST", path, raw=content.encode("utf-8"))["key"]
 
     def download(self, args):
         key = self.vars["files"][args["file"]] if "file" in args else render(args["key"], self.vars)
-        data = self.client.download(key)
+        data = self.api.fetch(self.api.call("GET", f"/v2/workers/files/{key}")["url"])
         if "expect" not in args:
             return
         expected = render(args["expect"], self.vars)
-        if isinstance(expected, str):
-            got = data.decode("utf-8", "replace")
-        else:
+        got = data.decode("utf-8", "replace")
+        if not isinstance(expected, str):
             try:
-                got = json.loads(data)
+                got = json.loads(got)
             except ValueError:
-                got = data.decode("utf-8", "replace")
+                pass
         if got != expected:
             raise Stop("Worker.Mismatch", f"{key}: expected {expected!r}, downloaded {got!r}")
 
     def results(self, args):
         files = [self.vars["files"].get(f) or render(f, self.vars) for f in args.get("files", [])]
-        self.client.results(render(args["data"], self.vars), files=files or None)
+        body = {"data": render(args["data"], self.vars)}
+        if files:
+            body["files"] = files
+        self.api.call("POST", "/v2/worker/results", body)
 
     def sleep(self, seconds):
         time.sleep(seconds)
@@ -89,10 +118,11 @@ class Script:
             time.sleep(0.01)
 
     def finish(self, args):
-        self.client.finish(render(args.get("output"), self.vars))
+        self.api.call("POST", "/v2/worker/finish", {"output": render(args.get("output"), self.vars)})
 
     def fail(self, args):
-        self.client.fail(args["error"], render(args.get("cause", ""), self.vars))
+        self.api.call("POST", "/v2/worker/finish",
+                      {"error": args["error"], "cause": render(args.get("cause", ""), self.vars)})
 
     def crash(self, args):
         sys.stdout.flush()
@@ -102,19 +132,18 @@ class Script:
 def main(environ=os.environ):
     """Run the script from the environment; return the process exit code."""
     try:
-        client = WorkerClient.from_env(environ)
+        api = Api(environ)
         steps = json.loads(environ["JOBSERVICE_SCRIPT"])
-    except (RuntimeError, KeyError, ValueError) as exc:
-        print(f"scripted worker: {exc!r}", file=sys.stderr)
+    except (KeyError, ValueError) as exc:
+        print(f"scripted worker: missing or bad environment: {exc!r}", file=sys.stderr)
         return 1
-    script = Script(client, steps, environ.get("JOBSERVICE_SIGNALS"))
     try:
-        script.run()
+        Script(api, steps, environ.get("JOBSERVICE_SIGNALS"), environ).run()
     except Exception as exc:  # noqa: BLE001 - any failure fails the run with its reason
         code = exc.code if isinstance(exc, Stop) else "Worker.Error"
         print(f"scripted worker: failing with {code}: {exc}", file=sys.stderr)
         try:
-            client.fail(code, str(exc))
+            api.call("POST", "/v2/worker/finish", {"error": code, "cause": str(exc)[:32000]})
         except Exception as fail_exc:  # noqa: BLE001
             print(f"scripted worker: could not report the failure: {fail_exc}", file=sys.stderr)
         return 1
