@@ -293,7 +293,8 @@ class _Validator:
     def script(self, steps, what, line) -> list:
         if not isinstance(steps, list) or not steps:
             self.fail(line, f"'scripted' of {what} must be a non-empty list of steps, got {_kind(steps)}")
-        actions = ("start", "upload", "download", "results", "sleep", "wait", "finish", "fail", "crash")
+        actions = ("start", "upload", "download", "results", "heartbeat", "sleep", "wait", "finish", "fail",
+                   "crash")
         out, uploaded = [], set()
         for i, raw in enumerate(steps):
             at = _line(steps, i, line)
@@ -303,13 +304,10 @@ class _Validator:
                 self.fail(at, f"a scripted step of {what} must be one of {', '.join(actions)} "
                           f"(a mapping with one key), got {_kind(raw)}")
             action, args = next(iter(raw.items()))
-            if action == "heartbeat":
-                self.fail(at, "'heartbeat' is not a worker step: the contract has no heartbeat endpoint, so a "
-                          "worker cannot send one (set heartbeat_seconds on the worker to see a silent run time out)")
             if action not in actions:
                 self.fail(at, f"unknown scripted step {action!r} of {what}; expected one of: {', '.join(actions)}")
             step_what = f"scripted step {action!r} of {what}"
-            if action in ("start", "finish", "crash") and args is None:
+            if action in ("start", "finish", "crash", "heartbeat") and args is None:
                 args = {}
             if action == "start":
                 self.mapping(args, step_what, at, ())
@@ -332,6 +330,12 @@ class _Validator:
                 for f in files:
                     if f not in uploaded and not f.startswith("${"):
                         self.fail(_line(args, "files", at), f"{step_what}: no earlier upload named {f!r}")
+            elif action == "heartbeat":
+                self.mapping(args, step_what, at, ("times", "every"))
+                if "times" in args:
+                    self.typed(args, "times", int, step_what, at, lambda v: v >= 1, "a positive integer")
+                if "every" in args:
+                    self.typed(args, "every", (int, float), step_what, at, lambda v: v >= 0, "a number of seconds")
             elif action == "sleep":
                 if isinstance(args, bool) or not isinstance(args, (int, float)) or args < 0:
                     self.fail(at, f"{step_what} takes a number of seconds, got {_kind(args)}")

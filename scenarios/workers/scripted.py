@@ -1,6 +1,6 @@
 """A worker that runs the scripted steps of a scenario (JOBSERVICE_SCRIPT, a JSON list).
 
-Steps: start, upload, download, results, sleep, wait (for the user's `signal`),
+Steps: start, upload, download, results, heartbeat, sleep, wait (for the user's `signal`),
 finish, fail, crash. Strings may hold `${input.x}`, `${worker}`, `${job}` and
 `${files.NAME}` (the key of a file this run uploaded). Standard library only:
 many of these start at once, and each start costs a fresh interpreter.
@@ -102,6 +102,13 @@ class Script:
         if files:
             body["files"] = files
         self.api.call("POST", "/v2/worker/results", body)
+
+    def heartbeat(self, args):
+        """Tell the service the run is alive, `times` times, `every` seconds apart."""
+        for i in range(args.get("times", 1)):
+            if i:
+                time.sleep(args.get("every", 1))
+            self.api.call("POST", "/v2/worker/heartbeat")
 
     def sleep(self, seconds):
         time.sleep(seconds)
