@@ -33,6 +33,8 @@ class EmbeddedAWS:
         install()
         # werkzeug logs each request to stderr; a parent that pipes stderr and never reads it would block us.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        # The ASL interpreter logs every failed state (an expected outcome here) at ERROR, with its whole AST.
+        logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         self._server = ThreadedMotoServer(ip_address=self._host, port=self._port, verbose=False)
         self._server.start()
         return self

@@ -181,10 +181,11 @@ class QueueProcessor:
         error = None
         if status != "COMPLETED":
             error = {"error": execution.get("error"), "cause": execution.get("cause")}
+        # A worker still running (its task timed out, or a sibling branch failed) is not left behind;
+        # stopped first, so that a job seen ended has no run left running.
+        self.service.poller.stop_runs(job, "Job.Ended", f"the job ended {status} while this worker ran")
         job_updates.end_job(self.db, job_urn, status, output=execution.get("output") if status == "COMPLETED"
                             else None, error=error)
-        # A worker still running (its task timed out, or a sibling branch failed) is not left behind.
-        self.service.poller.stop_runs(job, "Job.Ended", f"the job ended {status} while this worker ran")
         return True
 
     def _execution(self, arn: str) -> dict:
