@@ -274,12 +274,10 @@ def job_definition(jobservice_client, unique_name):
 @pytest.fixture
 def scenario_runner(request, jobservice):
     """Run a scenario from a file (relative to the test file), a dict or a Scenario; return its Result."""
-    here = request.path.parent
-
     def run(source, name: str | None = None):
         from .runner import run_scenario
 
-        scenario = _scenario(source, name, here, default_source=request.node.nodeid)
+        scenario = _scenario(source, name, request)
         lines = []
         result = run_scenario(scenario, jobservice, say=lines.append)
         if lines:
@@ -316,11 +314,13 @@ def _command(command, here: Path) -> list:
     return [os.fspath(part) for part in command]
 
 
-def _scenario(source, name, here: Path, default_source: str):
+def _scenario(source, name, request):
     from . import scenario as scenarios
 
+    here = request.path.parent
     if isinstance(source, dict):
-        return scenarios.load_dict(source, source=default_source)
+        # Named after the test; relative paths in it resolve next to the test file.
+        return scenarios.load_dict({"name": name or request.node.name, **source}, source=str(request.path))
     if not isinstance(source, (str, os.PathLike)):
         return source  # already a Scenario
     path = Path(source)
@@ -481,7 +481,7 @@ class ScenarioItem(pytest.Item):
 
     def repr_failure(self, excinfo):
         if excinfo.errisinstance(ScenarioFailed):
-            return f"scenario {self.name!r} failed\n{excinfo.value.result.format_failure()}"
+            return excinfo.value.result.format_failure()
         if _is_scenario_error(excinfo):
             return str(excinfo.value)
         return super().repr_failure(excinfo)

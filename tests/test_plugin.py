@@ -28,7 +28,7 @@ def documented_files() -> dict:
     for block in re.findall(r"```(?:python|yaml|ini)\n(.*?)```", DOCS.read_text(), re.S):
         first = block.split("\n", 1)[0]
         named = re.fullmatch(r"# (\S+\.(?:py|yaml|ini))", first.strip())
-        if named and "PLACEHOLDER" not in block:
+        if named:
             files[named.group(1)] = block
     return files
 
@@ -49,10 +49,13 @@ def test_the_plugin_knows_the_same_targets_as_the_service():
 
 def test_the_documented_examples_pass_as_written(pytester):
     files = documented_files()
-    assert {"tests/workers/echo.py", "tests/test_echo.py", "tests/conftest.py", "pytest.ini"} <= set(files)
+    assert {"tests/workers/echo.py", "tests/test_echo.py", "tests/conftest.py", "tests/echo.scenario.yaml",
+            "tests/test_scenarios.py", "pytest.ini"} <= set(files)
     write(pytester, files)
-    result = pytester.runpytest_subprocess(*RUN, "-rs")
-    result.assert_outcomes(passed=7, skipped=1)
+    result = pytester.runpytest_subprocess(*RUN, "-rs", "-v")
+    result.assert_outcomes(passed=12, skipped=1)
+    result.stdout.fnmatch_lines(["tests/echo.scenario.yaml::echo twice PASSED*",
+                                 "tests/echo.scenario.yaml::a failing worker fails the job PASSED*"])
     result.stdout.fnmatch_lines(["SKIPPED*tests/test_targets.py:*runs on harness target(s) aws; "
                                  "this run's target is embedded*"])
 
@@ -251,3 +254,110 @@ def test_each_xdist_worker_starts_its_own_service(pytester):
     assert {worker for worker, *_ in services} == {"gw0", "gw1"}
     assert len({api for _, api, _ in services}) == 2
     assert len({aws for *_, aws in services}) == 2
+
+
+TWO_SCENARIOS = """
+name: crash fails the job
+workers:
+  crasher:
+    scripted: [start, {crash: {exit_code: 3}}]
+jobs:
+  once:
+    definition:
+      StartAt: Run
+      States:
+        Run: {Type: Task, Resource: "worker:crasher", End: true}
+steps:
+  - request: {job: once}
+    as: request
+  - wait: {request: "${request}", status: FULFILLED}
+    capture: {job: job}
+  - wait: {job: "${job}", status: FAILED}
+---
+name: wrong expectation
+workers:
+  crasher:
+    scripted: [start, {crash: {exit_code: 3}}]
+jobs:
+  once:
+    definition:
+      StartAt: Run
+      States:
+        Run: {Type: Task, Resource: "worker:crasher", End: true}
+steps:
+  - request: {job: once}
+    as: request
+  - wait: {request: "${request}", status: FULFILLED}
+    capture: {job: job}
+  - name: job COMPLETED
+    wait: {job: "${job}", status: COMPLETED}
+"""
+
+
+def test_scenario_items_run_and_a_failing_one_shows_step_expected_actual_and_sequence(pytester):
+    pytester.makefile(".scenario.yaml", flows=TWO_SCENARIOS)
+    result = pytester.runpytest_subprocess(*RUN, "-v")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([
+        "flows.scenario.yaml::crash fails the job PASSED*",
+        "flows.scenario.yaml::wrong expectation FAILED*",
+        "*_ scenario: wrong expectation _*",
+        "*flows.scenario.yaml: scenario 'wrong expectation' failed at step 'job COMPLETED'",
+        "*flows.scenario.yaml:33: urn:jobservice:job:*: status is FAILED, expected COMPLETED (it has ended)",
+        '  expected: {"status": "COMPLETED"}',
+        '  actual:   {"status": "FAILED"}',
+        "  observed sequence (* events*):",
+        "*Queue -> DynamoDB Connection: Update Job Resource",
+        "*User -> API Server: GET /v2/jobs/urn:jobservice:job:*",
+        "*Captured harness call*",
+        "*FAIL   3. job COMPLETED*",
+    ])
+    assert "Traceback" not in result.stdout.str()
+
+
+BROKEN = {
+    "undeclared": """
+name: undeclared job
+steps:
+  - request: {job: nowhere}
+""",
+    "syntax": "name: bad\nsteps:\n  - request: {job: [unclosed\n",
+}
+
+
+def test_a_bad_scenario_file_is_a_collection_error_with_file_and_line(pytester):
+    pytester.makefile(".scenario.yaml", **BROKEN)
+    result = pytester.runpytest("--collect-only")
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines_random([
+        "*ERROR collecting syntax.scenario.yaml*",
+        "*syntax.scenario.yaml:3: invalid YAML:*",
+        "*ERROR collecting undeclared.scenario.yaml*",
+        "*undeclared.scenario.yaml:3: step 1 (request) requests job 'nowhere', which the scenario does not "
+        "declare under 'jobs'*",
+    ])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_only_files_matching_the_ini_patterns_are_collected(pytester):
+    scenario = "name: {name}\nsteps:\n  - sleep: 0\n"
+    pytester.makefile(".scenario.yaml", default=scenario.format(name="by default"))
+    pytester.makefile(".yaml", plain=scenario.format(name="plain yaml"))
+    (pytester.path / "flows").mkdir()
+    (pytester.path / "flows" / "checkout.yaml").write_text(scenario.format(name="in flows"))
+    default = pytester.runpytest("--collect-only", "-q")
+    default.stdout.fnmatch_lines(["default.scenario.yaml::by default", "*1 test collected*"])
+    pytester.makeini("[pytest]\nharness_scenario_files = flows/*.yaml plain.yaml\n")
+    configured = pytester.runpytest("--collect-only", "-q")
+    configured.stdout.fnmatch_lines_random(["flows/checkout.yaml::in flows", "plain.yaml::plain yaml",
+                                            "*2 tests collected*"])
+
+
+def test_scenarios_run_in_parallel_with_xdist(pytester):
+    one = TWO_SCENARIOS.split("---")[0]
+    for i in range(4):
+        pytester.makefile(".scenario.yaml", **{f"flow{i}": one.replace("crash fails the job", f"crash {i}")})
+    result = pytester.runpytest_subprocess(*RUN, "-n", "2", "-v")
+    result.assert_outcomes(passed=4)
+    workers = set(re.findall(r"\[(gw\d)\].*PASSED", result.stdout.str()))
+    assert workers == {"gw0", "gw1"}
