@@ -4,6 +4,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 
 import click
 
@@ -72,10 +73,11 @@ def emulate(host, port, redis_port, worker_logs):
                    f"Redis on {redis.url}. Batch jobs run as local processes here. Ctrl-C stops.", err=True)
         _wait_for_signal()
     finally:
-        click.echo("stopping...", err=True)
+        started = time.monotonic()
+        click.echo("stopping: ending worker processes...", err=True)
         aws.stop()
         redis.stop()
-        click.echo("stopped", err=True)
+        click.echo(f"stopped in {time.monotonic() - started:.1f} s", err=True)
 
 
 @click.command()
@@ -100,4 +102,4 @@ def teardown(target, endpoint_url, redis_url, prefix, region, yes):
     clients = provisioning.clients_for(settings)
     removed = provisioning.teardown(clients, settings.names, log=lambda text: click.echo(text))
     if not removed:
-        click.echo(f"nothing to delete: no resource of prefix {prefix!r} carries the provision tag")
+        click.echo(f"nothing deleted: no resource of prefix {prefix!r} that carries the provision tag could be deleted")

@@ -131,7 +131,11 @@ def emulate(*extra) -> Proc:
     return Proc([*HARNESS, "emulate", "--port", "0", "--redis-port", "0", *extra], lines=3)
 
 
-def serve(endpoint_url: str, redis_url: str, prefix: str, *extra) -> Proc:
-    """`harness serve --target localstack` on a free port; its first line is the API's URL (or its roles)."""
-    return Proc([*HARNESS, "serve", "--target", "localstack", "--endpoint-url", endpoint_url,
-                 "--redis-url", redis_url, "--prefix", prefix, "--port", "0", *extra])
+def serve(endpoint_url: str, redis_url: str | None, prefix: str, *extra) -> Proc:
+    """`harness serve --target localstack` on a free port; its first line is the API's URL (or its roles).
+
+    Without a Redis URL it uses a fakeredis of its own.
+    """
+    redis = ["--redis-url", redis_url] if redis_url else []
+    return Proc([*HARNESS, "serve", "--target", "localstack", "--endpoint-url", endpoint_url, *redis,
+                 "--prefix", prefix, "--port", "0", *extra])

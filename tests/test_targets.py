@@ -1,13 +1,15 @@
 """The localstack target: `harness serve --target localstack` against `harness emulate` in another process."""
 
 import os
+import shutil
 import time
 import uuid
 
 import pytest
+import requests
 
 from harness.client import Client
-from procs import alive, children, emulate, serve
+from procs import Proc, alive, children, emulate, free_port, serve
 
 from conftest import BEHAVE
 
@@ -63,5 +65,65 @@ def test_emulate_ends_its_worker_processes_when_stopped():
                 time.sleep(0.05)
             assert client.get_job(job_urn)["status"] == "RUNNING"
             workers = children(emulator.pid)
-            assert emulator.stop() == 0
+            assert emulator.stop(grace=30) == 0, emulator.stderr()
             assert not [pid for pid in workers if alive(pid)]
+
+
+MINISTACK = os.environ.get("HARNESS_MINISTACK") or shutil.which("ministack")
+
+
+@pytest.fixture(scope="module")
+def ministack(tmp_path_factory):
+    """MiniStack (a LocalStack-compatible emulator from PyPI) on a free loopback port."""
+    if MINISTACK is None:
+        pytest.skip("ministack is not installed (python3 -m venv /opt/ministack && /opt/ministack/bin/pip install "
+                    "ministack==1.5.33 && ln -s /opt/ministack/bin/ministack /usr/local/bin/ministack)")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = Proc([MINISTACK], lines=0, cwd=str(tmp_path_factory.mktemp("ministack")),
+                env={"GATEWAY_PORT": str(port), "BIND_HOST": "127.0.0.1", "LOG_LEVEL": "WARNING"})
+    proc.start()
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(f"{url}/_ministack/health", timeout=2).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            assert time.monotonic() < deadline and proc.proc.poll() is None, proc.stderr()
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.close()
+
+
+def test_serve_on_ministack_with_local_workers_runs_two_step_job(ministack):
+    prefix = f"m{uuid.uuid4().hex[:8]}"
+    with serve(ministack, None, prefix, "--workers", "local") as server:
+        client = Client(server.output[0])
+        job = client.run_job(two_step(client, prefix), {"text": "on ministack"}, timeout=60)
+        assert job["status"] == "COMPLETED", job["error"]
+        assert [w["status"] for w in job["workers"]] == ["SUCCEEDED", "SUCCEEDED"]
+        assert job["output"]["step"] == 2
+        assert client.download(job["results"][1]["files"][0]) == b"on ministack"
+
+
+def test_a_crashing_worker_fails_its_job_on_ministack(ministack):
+    prefix = f"m{uuid.uuid4().hex[:8]}"
+    with serve(ministack, None, prefix, "--workers", "local") as server:
+        client = Client(server.output[0])
+        job = client.run_job(two_step(client, prefix), {"mode": "crash"}, timeout=60)
+        assert job["status"] == "FAILED"
+        assert job["error"]["error"] == "Worker.Exited"
+        assert "exited with code 3" in job["error"]["cause"]
+
+
+def test_ministack_batch_runs_no_worker_so_the_job_fails_without_workers_local(ministack):
+    prefix = f"m{uuid.uuid4().hex[:8]}"
+    with serve(ministack, None, prefix) as server:
+        client = Client(server.output[0])
+        job = client.run_job(two_step(client, prefix), {}, timeout=60)
+        assert job["status"] == "FAILED"
+        assert job["workers"][0]["status"] == "FAILED"
+        assert "without calling /v2/worker/finish" in job["error"]["cause"]
