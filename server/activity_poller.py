@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from . import asl, job_updates, observe
 from .dynamodb_connection import Update, dumps, now
 from .errors import Conflict
-from .resources import JOB, RUN, RUN_ATTR
+from .resources import JOB, RUN, RUN_ATTR, WORKER, aws_name
 from .worker_info import new_token, token_hash, worker_id_for
 
 log = logging.getLogger(__name__)
@@ -57,8 +57,9 @@ class ActivityPoller:
 
     def handle(self, activity_arn: str, task: dict) -> None:
         effective_input, execution_arn, worker_urn = asl.unwrap(task.get("input") or "{}")
-        definition = self.db.get(worker_urn) if worker_urn else self.definitions().get(activity_arn)
-        if definition is None or not execution_arn:
+        if worker_urn is None:  # a task of a state machine this service did not bind
+            worker_urn = (self.definitions().get(activity_arn) or {}).get("urn")
+        if worker_urn is None or not execution_arn:
             self._fail_task(task["taskToken"], "Worker.Unknown",
                             f"no worker definition runs activity {activity_arn}")
             return
@@ -67,17 +68,17 @@ class ActivityPoller:
         job_urn = JOB + execution_arn.rsplit(":", 1)[-1]
         at = now()
         observe.note(PARTICIPANT, "Create New Worker Info")
-        info = {"worker": worker_id, "job": job_urn, "definition": definition["urn"],
+        info = {"worker": worker_id, "job": job_urn, "definition": worker_urn,
                 "task_token": task["taskToken"], "input": dumps(effective_input),
                 "token_hash": token_hash(token), "status": "SUBMITTED", "result_count": 0,
                 "created_at": at, "updated_at": at}
         if not self.workers.create(info):
             return  # this task was handled already
         job_updates.add_run(self.db, job_urn, {
-            "worker": worker_id, "definition": definition["urn"], "status": "SUBMITTED",
+            "worker": worker_id, "definition": worker_urn, "status": "SUBMITTED",
             "results": [], "created_at": at, "updated_at": at})
         try:
-            batch_job_id = self._submit(definition, worker_id, job_urn, token)
+            batch_job_id = self._submit(worker_urn[len(WORKER):], worker_id, job_urn, token)
         except ClientError as exc:
             self.fail_run(info, "Worker.SubmitFailed", f"AWS Batch refused the worker's job: {exc}")
             return
@@ -92,13 +93,14 @@ class ActivityPoller:
         self.workers.cache(info)
         return info
 
-    def _submit(self, definition: dict, worker_id: str, job_urn: str, token: str) -> str:
+    def _submit(self, name: str, worker_id: str, job_urn: str, token: str) -> str:
+        """Submit Worker Job: the latest revision of the worker's Batch job definition."""
         env = {"JOBSERVICE_URL": self.settings.public_url, "JOBSERVICE_WORKER_TOKEN": token,
                "JOBSERVICE_WORKER_ID": worker_id, "JOBSERVICE_JOB_URN": job_urn}
         response = self.clients.batch.submit_job(
-            jobName=f"{definition['name']}-{worker_id[:12]}",
+            jobName=f"{name}-{worker_id[:12]}",
             jobQueue=self.settings.names.job_queue,
-            jobDefinition=definition["job_definition_arn"],
+            jobDefinition=aws_name(self.settings.names.prefix, name),
             containerOverrides={"environment": [{"name": k, "value": v} for k, v in env.items()]},
         )
         return response["jobId"]

@@ -8,7 +8,7 @@ from flask import Blueprint, current_app, jsonify, request
 from . import asl
 from .dynamodb_connection import Update, dumps, now
 from .errors import BadRequest, Invalid, NotFound
-from .resources import JOB_DEFINITION, WORKER, check_name, parse_json_body, render_definition
+from .resources import JOB_DEFINITION, WORKER, aws_name, check_name, parse_json_body, render_definition
 
 bp = Blueprint("definitions", __name__)
 #: Batch needs an image; a locally run worker has none.
@@ -63,8 +63,8 @@ def register_worker(service, fields: dict) -> dict:
     if fields["timeout_seconds"]:  # Batch's floor is 60 s; the Task state enforces the exact timeout
         extra["timeout"] = {"attemptDurationSeconds": max(60, fields["timeout_seconds"])}
     batch_def = service.clients.batch.register_job_definition(
-        jobDefinitionName=f"{names.prefix}-{name}", type="container", containerProperties=container, **extra)
-    activity_arn = ensure_activity(service.clients.sfn, f"{names.prefix}-{name}")
+        jobDefinitionName=aws_name(names.prefix, name), type="container", containerProperties=container, **extra)
+    activity_arn = ensure_activity(service.clients.sfn, aws_name(names.prefix, name))
     at = now()
     update = Update().add("revision", 1)
     update.set("kind", "worker").set("name", name).set("job_definition_arn", batch_def["jobDefinitionArn"])
@@ -102,7 +102,7 @@ def register_job(service, name: str, definition) -> dict:
     bound = json.dumps(asl.bind(doc, workers))
     urn = JOB_DEFINITION + name
     existing = service.db.get(urn)
-    sfn, sm_name = service.clients.sfn, f"{service.settings.names.prefix}-{name}"
+    sfn, sm_name = service.clients.sfn, aws_name(service.settings.names.prefix, name)
     try:
         if existing:
             arn = existing["state_machine_arn"]

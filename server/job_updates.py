@@ -6,28 +6,21 @@ from .resources import RUN_ATTR
 LABEL = "Update Job Resource"
 
 
-def create_job(db, job_urn: str, request: dict, execution_arn: str) -> dict:
-    """Add Job Resource: idempotent, and safe if a worker's entry was written first."""
+def create_job(db, job_urn: str, request: dict, execution_arn: str) -> None:
+    """Add Job Resource: idempotent, safe if a worker's entry was written first, a no-op once it ended."""
     at = now()
     update = (Update().set("kind", "job").set("request", request["urn"])
               .set("definition", request["definition"]).set("input", request.get("input") or "{}")
               .set("execution_arn", execution_arn).set("status", "RUNNING", if_absent=True)
               .set("created_at", at, if_absent=True).set("updated_at", at)
-              .set("results", [], if_absent=True))
-    item = db.update(job_urn, update, label="Add Job Resource")
-    if item.get("status") == "RUNNING" and "active" not in item:
-        _mark_active(db, job_urn)
-    return item
-
-
-def _mark_active(db, job_urn: str) -> None:
-    update = Update().set("active", "job")
+              .set("results", [], if_absent=True).set("active", "job"))
     update.names["#s"] = "status"
-    update.values[":r"] = {"S": "RUNNING"}
+    update.values[":running"] = {"S": "RUNNING"}
     try:
-        db.update(job_urn, update, condition="#s = :r", label=LABEL)
+        db.update(job_urn, update, condition="attribute_not_exists(#s) OR #s = :running",
+                  label="Add Job Resource", returns="NONE")
     except ConditionFailed:
-        pass
+        pass  # a redelivered request of a job that has ended
 
 
 def set_run(db, job_urn: str, worker_id: str, **fields) -> None:

@@ -32,11 +32,13 @@ def create_request():
     if not isinstance(definition, str) or not definition:
         raise BadRequest("'definition' must be a job definition URN")
     job_input = body.get("input", {})
-    if not definition.startswith(JOB_DEFINITION) or service.db.get(definition) is None:
+    stored = service.db.get(definition) if definition.startswith(JOB_DEFINITION) else None
+    if stored is None:
         raise NotFound(f"no job definition {definition!r}")
     urn, at = REQUEST + new_id(), now()
     item = {"urn": urn, "kind": "request", "definition": definition, "input": dumps(job_input),
-            "status": "PENDING", "created_at": at, "updated_at": at}
+            "state_machine_arn": stored["state_machine_arn"], "status": "PENDING",
+            "created_at": at, "updated_at": at}
     service.db.put_new(item, label="Add Resource")
     try:
         service.queue.send({"type": "job-request", "request": urn}, "Send Request Message")

@@ -20,8 +20,9 @@ from .resources import EXECUTION_TO_JOB, JOB, REQUEST
 
 log = logging.getLogger(__name__)
 PARTICIPANT = "Queue"
-#: How long an update-job message waits for a just-completed task's execution to settle.
-SETTLE_SECONDS = 0.25
+#: Pauses before re-reading an execution still RUNNING after a worker finished: the last task's
+#: execution ends a few ms after SendTaskSuccess; a middle task's never does (the sweep covers the rest).
+SETTLE_PAUSES = (0.01, 0.03, 0.08, 0.15)
 
 
 class QueueProcessor:
@@ -107,7 +108,7 @@ class QueueProcessor:
             done = self.process_request(body["request"])
             label = "Delete Request Message"
         elif kind == "update-job":
-            done = self.refresh_job(body["job"], settle=SETTLE_SECONDS)
+            done = self.refresh_job(body["job"], settle=True)
             label = "Delete Update Job Message"
         else:
             log.error("dropping a message of unknown type %r: %s", kind, message["Body"])
@@ -122,12 +123,8 @@ class QueueProcessor:
         if request is None or request["status"] != "PENDING":
             return True  # unknown, or handled already: a redelivery
         request_id = request_urn[len(REQUEST):]
-        definition = self.db.get(request["definition"])
-        if definition is None:
-            return self._fail_request(request_urn, "DefinitionNotFound",
-                                      f"job definition {request['definition']} no longer exists")
         try:
-            execution_arn = self._start_execution(definition["state_machine_arn"], request_id,
+            execution_arn = self._start_execution(request["state_machine_arn"], request_id,
                                                   request.get("input") or "{}")
         except ClientError as exc:
             error = exc.response["Error"]
@@ -160,7 +157,7 @@ class QueueProcessor:
         return True
 
     # -- job status ---------------------------------------------------------
-    def refresh_job(self, job_urn: str, settle: float = 0.0) -> bool:
+    def refresh_job(self, job_urn: str, settle: bool = False) -> bool:
         """Read the execution's status into the job; False if the job is not stored yet."""
         job = self.db.get(job_urn)
         if job is None or "execution_arn" not in job:
@@ -168,10 +165,10 @@ class QueueProcessor:
         if job.get("status") != "RUNNING":
             return True
         execution = self._execution(job["execution_arn"])
-        deadline, pause = time.monotonic() + settle, 0.005
-        while execution["status"] == "RUNNING" and time.monotonic() < deadline:
+        for pause in SETTLE_PAUSES if settle else ():
+            if execution["status"] != "RUNNING":
+                break
             time.sleep(pause)
-            pause = min(pause * 2, 0.05)
             execution = self._execution(job["execution_arn"])
         status = EXECUTION_TO_JOB.get(execution["status"], "FAILED")
         if status == "RUNNING":

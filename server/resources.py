@@ -19,6 +19,11 @@ EXECUTION_TO_JOB = {"RUNNING": "RUNNING", "SUCCEEDED": "COMPLETED", "FAILED": "F
                     "TIMED_OUT": "TIMED_OUT", "ABORTED": "CANCELLED", "PENDING_REDRIVE": "FAILED"}
 
 
+def aws_name(prefix: str, name: str) -> str:
+    """The name of a definition's Batch job definition, activity and state machine."""
+    return f"{prefix}-{name}"
+
+
 def new_id() -> str:
     return uuid.uuid4().hex
 
