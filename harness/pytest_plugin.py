@@ -49,8 +49,8 @@ def pytest_addoption(parser):
                   "(env HARNESS_PREFIX wins).", default="jobservice")
     parser.addini("harness_scenario_files", "Glob patterns of YAML scenario files collected as tests.",
                   type="args", default=DEFAULT_SCENARIO_FILES)
-    parser.addini("harness_worker_logs", "Folder for each local worker's output (<batch job id>.log); "
-                  "default: workers write to pytest's own output.", default="")
+    parser.addini("harness_worker_logs", "Folder for each local worker's output (<batch job id>.log), "
+                  "relative to the ini file; default: workers write to pytest's own output.", default="")
 
 
 def pytest_configure(config):
@@ -164,8 +164,16 @@ class Harness:
             endpoint_url=option("harness_endpoint_url") or os.environ.get("HARNESS_ENDPOINT_URL") or None,
             redis_url=option("harness_redis_url") or os.environ.get("HARNESS_REDIS_URL") or None,
             prefix=os.environ.get("HARNESS_PREFIX") or ini("harness_prefix") or "jobservice",
-            worker_output=ini("harness_worker_logs") or None,
+            worker_output=self._worker_logs(),
         ).start()
+
+    def _worker_logs(self) -> str | None:
+        """The worker log folder, relative to the ini file's folder like other ini paths."""
+        value = self.config.getini("harness_worker_logs")
+        if not value:
+            return None
+        base = self.config.inipath.parent if self.config.inipath else self.config.rootpath
+        return str(base / value)
 
     def stop(self) -> None:
         with self._lock:

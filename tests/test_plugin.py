@@ -296,8 +296,10 @@ steps:
 
 def test_scenario_items_run_and_a_failing_one_shows_step_expected_actual_and_sequence(pytester):
     pytester.makefile(".scenario.yaml", flows=TWO_SCENARIOS)
+    pytester.makeini("[pytest]\nharness_worker_logs = worker-logs\n")
     result = pytester.runpytest_subprocess(*RUN, "-v")
     result.assert_outcomes(passed=1, failed=1)
+    assert len(list((pytester.path / "worker-logs").glob("*.log"))) == 2
     result.stdout.fnmatch_lines([
         "flows.scenario.yaml::crash fails the job PASSED*",
         "flows.scenario.yaml::wrong expectation FAILED*",
