@@ -98,25 +98,28 @@ def ministack(tmp_path_factory):
         proc.close()
 
 
-def test_serve_on_ministack_with_local_workers_runs_two_step_job(ministack):
-    prefix = f"m{uuid.uuid4().hex[:8]}"
-    with serve(ministack, None, prefix, "--workers", "local") as server:
-        client = Client(server.output[0])
-        job = client.run_job(two_step(client, prefix), {"text": "on ministack"}, timeout=60)
-        assert job["status"] == "COMPLETED", job["error"]
-        assert [w["status"] for w in job["workers"]] == ["SUCCEEDED", "SUCCEEDED"]
-        assert job["output"]["step"] == 2
-        assert client.download(job["results"][1]["files"][0]) == b"on ministack"
+@pytest.fixture(scope="module")
+def on_ministack(ministack):
+    """`harness serve --target localstack --workers local` on MiniStack; a client of it."""
+    with serve(ministack, None, f"m{uuid.uuid4().hex[:8]}", "--workers", "local") as server:
+        yield Client(server.output[0])
 
 
-def test_a_crashing_worker_fails_its_job_on_ministack(ministack):
-    prefix = f"m{uuid.uuid4().hex[:8]}"
-    with serve(ministack, None, prefix, "--workers", "local") as server:
-        client = Client(server.output[0])
-        job = client.run_job(two_step(client, prefix), {"mode": "crash"}, timeout=60)
-        assert job["status"] == "FAILED"
-        assert job["error"]["error"] == "Worker.Exited"
-        assert "exited with code 3" in job["error"]["cause"]
+def test_serve_on_ministack_with_local_workers_runs_two_step_job(on_ministack):
+    client = on_ministack
+    job = client.run_job(two_step(client, f"m{uuid.uuid4().hex[:8]}"), {"text": "on ministack"}, timeout=60)
+    assert job["status"] == "COMPLETED", job["error"]
+    assert [w["status"] for w in job["workers"]] == ["SUCCEEDED", "SUCCEEDED"]
+    assert job["output"]["step"] == 2
+    assert client.download(job["results"][1]["files"][0]) == b"on ministack"
+
+
+def test_a_crashing_worker_fails_its_job_on_ministack(on_ministack):
+    client = on_ministack
+    job = client.run_job(two_step(client, f"m{uuid.uuid4().hex[:8]}"), {"mode": "crash"}, timeout=60)
+    assert job["status"] == "FAILED"
+    assert job["error"]["error"] == "Worker.Exited"
+    assert "exited with code 3" in job["error"]["cause"]
 
 
 def test_ministack_batch_runs_no_worker_so_the_job_fails_without_workers_local(ministack):
