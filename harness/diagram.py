@@ -32,7 +32,7 @@ class DiagramError(Exception):
 def label_text(text: str) -> str:
     """A message as Mermaid takes it: ids shortened, `;` and `#` (Mermaid syntax) as entity codes."""
     text = _HEX_ID.sub(r"\1…", str(text))
-    text = text.replace("#", "#35;").replace(";", "#59;")
+    text = re.sub(r"[#;]", lambda m: f"#{ord(m.group())};", text)
     return " ".join(text.split()) or " "
 
 
