@@ -70,6 +70,7 @@ def pytest_report_header(config):
 
 # -- the service, once per session (per xdist worker) ------------------------------
 def _running_service_class():
+    """The RunningService subclass the fixture returns (defined on first use: harness.service is slow to import)."""
     from .service import RunningService
 
     class JobService(RunningService):

@@ -363,3 +363,40 @@ def test_scenarios_run_in_parallel_with_xdist(pytester):
     result.assert_outcomes(passed=4)
     workers = set(re.findall(r"\[(gw\d)\].*PASSED", result.stdout.str()))
     assert workers == {"gw0", "gw1"}
+
+
+def test_the_fixtures_work_on_the_localstack_target(pytester, monkeypatch):
+    from procs import emulate
+
+    pytester.makepyfile(**{"workers/echo.py": documented_files()["tests/workers/echo.py"]})
+    pytester.makepyfile(test_localstack="""
+        import os
+
+        import pytest
+
+
+        def test_a_job_runs_against_the_endpoint(jobservice, jobservice_client, worker_definition, job_definition):
+            assert jobservice.target == "localstack" and jobservice.aws is None
+            assert jobservice_client.health()["target"] == "localstack"
+            assert jobservice.endpoints["sqs"] == os.environ["HARNESS_ENDPOINT_URL"]
+            assert jobservice.endpoints["redis"] == os.environ["HARNESS_REDIS_URL"]
+            assert jobservice.names.queue == os.environ["HARNESS_PREFIX"] + "-queue"
+            job = job_definition([worker_definition("workers/echo.py")])
+            done = jobservice_client.run_job(job["urn"], {"on": "localstack"})
+            assert done["status"] == "COMPLETED", done["error"]
+            assert done["output"]["echo"] == {"on": "localstack"}
+
+
+        @pytest.mark.harness_targets("embedded")
+        def test_embedded_only():
+            pass
+    """)
+    with emulate() as emulator:
+        values = emulator.values()
+        monkeypatch.setenv("HARNESS_TARGET", "localstack")
+        monkeypatch.setenv("HARNESS_ENDPOINT_URL", values["HARNESS_ENDPOINT_URL"])
+        monkeypatch.setenv("HARNESS_REDIS_URL", values["HARNESS_REDIS_URL"])
+        monkeypatch.setenv("HARNESS_PREFIX", f"plugin{os.getpid()}")
+        result = pytester.runpytest_subprocess(*RUN, "-rs")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["harness: target localstack"])
