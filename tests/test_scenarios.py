@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -174,6 +175,16 @@ def test_every_scenario_in_the_project_passes(service, name):
     for scenario in load(SCENARIOS / name):
         result = run_scenario(scenario, service)
         assert result.passed, result.format_failure()
+
+
+def test_the_documented_example_passes_as_written(service, tmp_path):
+    text = (ROOT / "docs" / "scenarios.md").read_text()
+    example = next(block for block in re.findall(r"```yaml\n(.*?)```", text, re.S)
+                   if block.startswith("# example.yaml"))
+    path = tmp_path / "example.yaml"
+    path.write_text(example)
+    result = run_scenario(load(path)[0], service)
+    assert result.passed, result.format_failure()
 
 
 # -- the command, as a user runs it ------------------------------------------------------------
