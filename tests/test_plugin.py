@@ -53,7 +53,7 @@ def test_the_documented_examples_pass_as_written(pytester):
             "tests/test_scenarios.py", "pytest.ini"} <= set(files)
     write(pytester, files)
     result = pytester.runpytest_subprocess(*RUN, "-rs", "-v")
-    result.assert_outcomes(passed=12, skipped=1)
+    result.assert_outcomes(passed=13, skipped=1)
     result.stdout.fnmatch_lines(["tests/echo.scenario.yaml::echo twice PASSED*",
                                  "tests/echo.scenario.yaml::a failing worker fails the job PASSED*"])
     result.stdout.fnmatch_lines(["SKIPPED*tests/test_targets.py:*runs on harness target(s) aws; "
