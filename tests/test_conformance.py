@@ -55,7 +55,8 @@ def test_the_data_is_the_seed_arrow_for_arrow():
 def test_the_data_is_complete_and_consistent():
     arrows = load_sequence()
     assert len(arrows) == 123
-    assert {a.lane for a in arrows} == {"client", "user", "queue", "queue-status", "poller", "worker"}
+    assert {a.lane for a in arrows} == {"client", "user", "queue", "poller", "worker", "first-update", "last-update",
+                                           "queue-status"}
     assert [a.number for a in arrows] == list(range(1, 124))
     for arrow in arrows:
         label = arrow.observed.get("label", "")
