@@ -406,3 +406,10 @@ def test_the_fixtures_work_on_the_localstack_target(pytester, monkeypatch):
         result = pytester.runpytest_subprocess(*RUN, "-rs")
     result.assert_outcomes(passed=1, skipped=1)
     result.stdout.fnmatch_lines(["harness: target localstack"])
+
+
+def test_keep_is_ignored_with_a_warning_under_xdist(pytester):
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+    result = pytester.runpytest_subprocess(*RUN, "-n", "2", "--harness-keep")
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines(["*HarnessWarning: --harness-keep is ignored with pytest-xdist*"])
