@@ -87,7 +87,8 @@ def serve(port, host, api_keys, public_url, worker_logs, roles, workers, target,
         click.echo("running " + ",".join(roles))
     sys.stdout.flush()
     try:
-        stopped.wait()
+        while not stopped.wait(0.2):  # a bare wait() can miss a signal delivered to another thread
+            pass
     finally:
         click.echo("stopping...", err=True)
         running.stop()

@@ -36,7 +36,10 @@ def _wait_for_signal() -> None:
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     signal.signal(signal.SIGINT, lambda *_: stopped.set())
-    stopped.wait()
+    # Wake now and then: a signal the kernel hands to another thread only runs its handler
+    # once the main thread executes Python again, which a wait without timeout never does.
+    while not stopped.wait(0.2):
+        pass
 
 
 @click.command()

@@ -51,7 +51,10 @@ def test_two_queue_and_two_poller_processes_run_each_job_and_worker_once(deploym
     definition = client.register_job(f"{prefix}-two-step", asl)["urn"]
 
     with ThreadPoolExecutor(8) as pool:
-        jobs = list(pool.map(lambda i: client.run_job(definition, {"text": f"job {i}"}, timeout=120), range(JOBS)))
+        requests = list(pool.map(lambda i: client.request_job(definition, {"text": f"job {i}"})["urn"], range(JOBS)))
+        requests = list(pool.map(lambda urn: client.wait_for_request(urn, timeout=120), requests))
+        assert [(r["status"], r["job"] is not None) for r in requests] == [("FULFILLED", True)] * JOBS, requests
+        jobs = list(pool.map(lambda r: client.wait_for_job(r["job"], timeout=120), requests))
 
     assert [job["status"] for job in jobs] == ["COMPLETED"] * JOBS, [job["error"] for job in jobs]
     assert len({job["urn"] for job in jobs}) == JOBS
