@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import subprocess
 import time
 import uuid
 
@@ -9,7 +10,7 @@ import pytest
 import requests
 
 from harness.client import Client
-from procs import Proc, alive, children, emulate, free_port, serve
+from procs import HARNESS, Proc, alive, children, emulate, free_port, serve
 
 from conftest import BEHAVE
 
@@ -130,3 +131,14 @@ def test_ministack_batch_runs_no_worker_so_the_job_fails_without_workers_local(m
         assert job["status"] == "FAILED"
         assert job["workers"][0]["status"] == "FAILED"
         assert "without calling /v2/worker/finish" in job["error"]["cause"]
+
+
+def test_harness_run_replays_the_documented_sequence_on_localstack_target(emulator):
+    values = emulator.values()
+    scenario = os.path.join(os.path.dirname(os.path.dirname(__file__)), "scenarios", "documented_sequence.yaml")
+    done = subprocess.run([*HARNESS, "run", scenario, "--target", "localstack",
+                           "--endpoint-url", values["HARNESS_ENDPOINT_URL"], "--redis-url", values["HARNESS_REDIS_URL"],
+                           "--prefix", f"s{uuid.uuid4().hex[:8]}"],
+                          capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "PASSED: 1 passed, 0 failed" in done.stdout + done.stderr
