@@ -59,9 +59,10 @@ def emulate(host, port, redis_port, worker_logs):
     """
     _free(host, port)
     _free(host, redis_port)
-    from emulators import EmbeddedAWS, EmbeddedRedis
+    from emulators import EmbeddedRedis
+    from emulators.gateway import Gateway
 
-    aws = EmbeddedAWS(host=host, port=port, worker_output=worker_logs).start()
+    aws = Gateway(host=host, port=port, worker_output=worker_logs).start()
     try:
         redis = EmbeddedRedis(host=host, port=redis_port).start()
     except OSError as exc:

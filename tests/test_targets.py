@@ -6,6 +6,7 @@ import subprocess
 import time
 import uuid
 
+import boto3
 import pytest
 import requests
 
@@ -35,6 +36,11 @@ def test_emulate_prints_its_endpoint_and_redis_url(emulator):
     assert values["HARNESS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
     assert values["AWS_ENDPOINT_URL"] == values["HARNESS_ENDPOINT_URL"]
     assert values["HARNESS_REDIS_URL"].startswith("redis://127.0.0.1:")
+    health = requests.get(values["HARNESS_ENDPOINT_URL"] + "/_localstack/health", timeout=10).json()
+    assert health["services"]["stepfunctions"] == "running"
+    queues = boto3.client("sqs", endpoint_url=values["HARNESS_ENDPOINT_URL"], region_name="us-east-1",
+                          aws_access_key_id="test", aws_secret_access_key="test")
+    assert queues.create_queue(QueueName=f"q{uuid.uuid4().hex[:8]}")["QueueUrl"]
 
 
 def test_serve_on_localstack_target_runs_two_step_job_against_emulate(emulator):
