@@ -81,6 +81,8 @@ class RunningService:
 
     @property
     def url(self) -> str:
+        if self._http is None:
+            raise RuntimeError(f"no API here: this service runs {', '.join(self.roles)}")
         return f"http://{self.host}:{self._http.server_port}"
 
     def start(self) -> "RunningService":
@@ -113,9 +115,12 @@ class RunningService:
             if self.target != "embedded":
                 self.say(f"no --redis-url given: using fakeredis at {redis_url}")
         late = _LateApp()
-        self._http = make_server(self.host, self.port, late, threaded=True)
+        public_url = self.public_url
+        if "api" in self.roles:  # a process without the API listens on no port
+            self._http = make_server(self.host, self.port, late, threaded=True)
+            public_url = public_url or self.url
         settings = replace(settings, redis_url=redis_url, api_keys=self.api_keys,
-                           public_url=self.public_url or self.url, **overrides)
+                           **({"public_url": public_url} if public_url else {}), **overrides)
         self.service = Service(settings)
         # Where Batch is local, its group was provisioned on the local emulator already.
         groups = ("service",) if "batch" in settings.endpoints else ("service", "batch")

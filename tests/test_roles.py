@@ -6,8 +6,11 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from click.testing import CliRunner
 
+from harness.cli import main
 from harness.client import Client
+from harness.wsgi import settings_from_env
 from procs import Proc, emulate, free_port, serve
 
 from conftest import BEHAVE
@@ -102,3 +105,27 @@ def test_api_under_gunicorn_with_loops_in_another_process_runs_a_job():
                 job = client.run_job(definition, {"text": "via gunicorn"}, timeout=60)
                 assert job["status"] == "COMPLETED", job["error"]
                 assert client.download(job["results"][0]["files"][0]) == b"via gunicorn"
+
+
+def test_a_poller_without_the_api_needs_the_public_url():
+    result = CliRunner().invoke(main, ["serve", "--target", "localstack", "--role", "poller"])
+    assert result.exit_code == 2
+    assert "--public-url" in result.output
+
+
+def test_roles_need_a_shared_target():
+    result = CliRunner().invoke(main, ["serve", "--role", "api"])
+    assert result.exit_code == 2
+    assert "localstack or aws" in result.output
+
+
+def test_wsgi_app_reads_its_deployment_from_the_environment():
+    settings = settings_from_env({"HARNESS_TARGET": "localstack", "HARNESS_ENDPOINT_URL": "http://127.0.0.1:1",
+                                  "HARNESS_REDIS_URL": "redis://127.0.0.1:2/0", "HARNESS_PREFIX": "w",
+                                  "HARNESS_PUBLIC_URL": "https://jobs.example/", "HARNESS_API_KEYS": "a, b"})
+    assert (settings.endpoint_url, settings.redis_url, settings.names.table) == (
+        "http://127.0.0.1:1", "redis://127.0.0.1:2/0", "w-resources")
+    assert (settings.public_url, settings.api_keys, settings.target) == ("https://jobs.example", ("a", "b"),
+                                                                         "localstack")
+    with pytest.raises(RuntimeError, match="HARNESS_PUBLIC_URL"):
+        settings_from_env({"HARNESS_REDIS_URL": "redis://127.0.0.1:2/0"})
