@@ -45,6 +45,11 @@ class TaskTimedOut(AWSError):
     STATUS = 400
 
 
+class StateMachineAlreadyExists(AWSError):
+    TYPE = "StateMachineAlreadyExists"
+    STATUS = 400
+
+
 class InvalidDefinition(AWSError):
     TYPE = "InvalidDefinition"
     STATUS = 400
@@ -121,6 +126,10 @@ class ActivityBackend(parser_models.StepFunctionsParserBackend):
 
     def create_state_machine(self, name, definition, *args, **kwargs):
         self._validate_definition(definition)
+        existing = self._revision_by_name(name)
+        # AWS answers the existing machine only when nothing differs; moto answers it always.
+        if existing is not None and existing.definition != definition:
+            raise StateMachineAlreadyExists(f"State Machine Already Exists: '{existing.arn}'")
         return super().create_state_machine(name, definition, *args, **kwargs)
 
     def update_state_machine(self, arn, definition=None, *args, **kwargs):

@@ -75,18 +75,24 @@ def register_worker(service, fields: dict) -> dict:
     return service.db.update(WORKER + name, update, label="Add Resource")
 
 
+def _create_or_find(create, exists_code: str, sfn, operation: str, items: str, arn_key: str, name: str) -> str:
+    """Call `create`; where the endpoint says the name exists already, find that resource's ARN."""
+    try:
+        return create()
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != exists_code:
+            raise
+        for page in sfn.get_paginator(operation).paginate():
+            for item in page[items]:
+                if item["name"] == name:
+                    return item[arn_key]
+        raise
+
+
 def ensure_activity(sfn, name: str) -> str:
     """Create the activity, or find it where the endpoint refuses a second CreateActivity."""
-    try:
-        return sfn.create_activity(name=name)["activityArn"]
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ActivityAlreadyExists":
-            raise
-    for page in sfn.get_paginator("list_activities").paginate():
-        for activity in page["activities"]:
-            if activity["name"] == name:
-                return activity["activityArn"]
-    raise
+    return _create_or_find(lambda: sfn.create_activity(name=name)["activityArn"], "ActivityAlreadyExists",
+                           sfn, "list_activities", "activities", "activityArn", name)
 
 
 def register_job(service, name: str, definition) -> dict:
@@ -121,20 +127,19 @@ def register_job(service, name: str, definition) -> dict:
 
 
 def _create_state_machine(service, name: str, definition: str) -> str:
-    sfn = service.clients.sfn
-    try:
-        return sfn.create_state_machine(name=name, definition=definition,
-                                        roleArn=service.states_role_arn())["stateMachineArn"]
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "StateMachineAlreadyExists":
-            raise
-    # Left by an earlier deployment with the same names: take it over.
-    for page in sfn.get_paginator("list_state_machines").paginate():
-        for machine in page["stateMachines"]:
-            if machine["name"] == name:
-                sfn.update_state_machine(stateMachineArn=machine["stateMachineArn"], definition=definition)
-                return machine["stateMachineArn"]
-    raise
+    """Create the state machine; one left by an earlier deployment with the same names is taken over."""
+    sfn, created = service.clients.sfn, []
+
+    def create() -> str:
+        created.append(sfn.create_state_machine(name=name, definition=definition,
+                                                roleArn=service.states_role_arn())["stateMachineArn"])
+        return created[0]
+
+    arn = _create_or_find(create, "StateMachineAlreadyExists", sfn, "list_state_machines", "stateMachines",
+                          "stateMachineArn", name)
+    if not created:
+        sfn.update_state_machine(stateMachineArn=arn, definition=definition)
+    return arn
 
 
 @bp.post("/v2/definitions")

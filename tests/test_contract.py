@@ -1,5 +1,6 @@
 """Every status code of the contract, as a client, a user and a worker meet them."""
 
+import json
 import threading
 
 import pytest
@@ -329,3 +330,13 @@ def test_heartbeats_keep_a_slow_worker_alive_past_heartbeat_seconds(client, uniq
     assert requests.post(f"{url}/v2/worker/finish", headers=headers, json={"output": 1}, timeout=30).ok
     gate.write_text("go")
     assert client.wait_for_job(job_urn)["status"] == "COMPLETED"
+
+
+def test_a_state_machine_left_by_an_earlier_deployment_is_taken_over(client, service, unique):
+    name = unique("left")
+    sfn = service.service.clients.sfn
+    left = sfn.create_state_machine(name=f"jobservice-{name}", definition=json.dumps(TWO),
+                                    roleArn=service.service.states_role_arn())["stateMachineArn"]
+    job = client.register_job(name, {"StartAt": "B", "States": {"B": {"Type": "Pass", "End": True}}})
+    assert job["state_machine_arn"] == left
+    assert json.loads(sfn.describe_state_machine(stateMachineArn=left)["definition"])["StartAt"] == "B"

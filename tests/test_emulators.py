@@ -177,3 +177,13 @@ def test_a_running_batch_job_is_running_and_terminate_ends_its_process(batch_que
     batch.terminate_job(jobId=job_id, reason="enough")
     job = wait_batch(batch, job_id)
     assert job["status"] == "FAILED" and job["statusReason"] == "enough"
+
+
+def test_create_state_machine_with_a_taken_name_and_another_definition_is_refused(client):
+    sfn = client("stepfunctions")
+    first = json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}})
+    arn = sfn.create_state_machine(name="taken", definition=first, roleArn=ROLE)["stateMachineArn"]
+    assert sfn.create_state_machine(name="taken", definition=first, roleArn=ROLE)["stateMachineArn"] == arn
+    with pytest.raises(ClientError) as raised:
+        sfn.create_state_machine(name="taken", definition=first.replace('"A"', '"B"'), roleArn=ROLE)
+    assert raised.value.response["Error"]["Code"] == "StateMachineAlreadyExists"
