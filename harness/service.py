@@ -33,8 +33,19 @@ def _region(region: str | None) -> str:
     return region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
+#: Environment variables that name one resource instead of deriving its name from the prefix.
+NAME_VARIABLES = {"table": "HARNESS_TABLE", "queue": "HARNESS_QUEUE", "bucket": "HARNESS_BUCKET",
+                  "compute_environment": "HARNESS_COMPUTE_ENVIRONMENT", "job_queue": "HARNESS_JOB_QUEUE",
+                  "batch_service_role": "HARNESS_BATCH_ROLE", "states_role": "HARNESS_STATES_ROLE"}
+
+
+def names_for(prefix: str = "jobservice", environ=os.environ) -> Names:
+    """The resource names of a prefix, each overridable by its HARNESS_* variable (e.g. an existing bucket)."""
+    return Names(prefix=prefix, **{field: environ[var] for field, var in NAME_VARIABLES.items() if environ.get(var)})
+
+
 def target_settings(target: str, endpoint_url: str | None = None, prefix: str = "jobservice",
-                    region: str | None = None, **fields) -> Settings:
+                    region: str | None = None, names: Names | None = None, **fields) -> Settings:
     """Settings for a localstack or aws target: its endpoint, credentials, region and names."""
     if target not in ("localstack", "aws"):
         raise ValueError(f"target {target!r} has no endpoint of its own: choose localstack or aws")
@@ -43,7 +54,7 @@ def target_settings(target: str, endpoint_url: str | None = None, prefix: str = 
         endpoint_url = endpoint_url or localstack_endpoint()
         credentials = {"access_key_id": os.environ.get("AWS_ACCESS_KEY_ID", "test"),
                        "secret_access_key": os.environ.get("AWS_SECRET_ACCESS_KEY", "test")}
-    return Settings(region=_region(region), endpoint_url=endpoint_url, names=Names(prefix=prefix), target=target,
+    return Settings(region=_region(region), endpoint_url=endpoint_url, names=names or names_for(prefix), target=target,
                     **credentials, **fields)
 
 
@@ -100,7 +111,7 @@ class RunningService:
 
             self.aws = EmbeddedAWS(worker_output=self.worker_output).start()
             settings = Settings(endpoint_url=self.aws.endpoint, access_key_id="testing",
-                                secret_access_key="testing", names=Names(prefix=self.prefix), target="embedded",
+                                secret_access_key="testing", names=names_for(self.prefix), target="embedded",
                                 region=_region(self.region))
         else:
             settings = target_settings(self.target, self.endpoint_url, self.prefix, self.region)

@@ -10,11 +10,14 @@ import os
 
 from server.service import Service
 
-from .service import target_settings
+from .service import names_for, target_settings
 
 
 def settings_from_env(environ=os.environ):
-    """Settings from HARNESS_TARGET, HARNESS_ENDPOINT_URL, HARNESS_REDIS_URL, HARNESS_PREFIX, ..."""
+    """Settings from HARNESS_TARGET, HARNESS_ENDPOINT_URL, HARNESS_REDIS_URL, HARNESS_PREFIX, ...
+
+    The region comes from AWS_REGION, or boto3's own configuration.
+    """
     target = environ.get("HARNESS_TARGET", "aws")
     public_url = environ.get("HARNESS_PUBLIC_URL")
     redis_url = environ.get("HARNESS_REDIS_URL")
@@ -22,8 +25,9 @@ def settings_from_env(environ=os.environ):
         raise RuntimeError("set HARNESS_PUBLIC_URL (the URL workers call) and HARNESS_REDIS_URL (Redis, "
                            "e.g. the ElastiCache endpoint) for the WSGI app")
     keys = tuple(k for k in environ.get("HARNESS_API_KEYS", "").replace(",", " ").split() if k)
-    return target_settings(target, environ.get("HARNESS_ENDPOINT_URL"), environ.get("HARNESS_PREFIX", "jobservice"),
-                           environ.get("AWS_REGION"), redis_url=redis_url, public_url=public_url.rstrip("/"),
+    prefix = environ.get("HARNESS_PREFIX", "jobservice")
+    return target_settings(target, environ.get("HARNESS_ENDPOINT_URL"), prefix, environ.get("AWS_REGION"),
+                           names=names_for(prefix, environ), redis_url=redis_url, public_url=public_url.rstrip("/"),
                            api_keys=keys)
 
 

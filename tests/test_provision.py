@@ -78,3 +78,12 @@ def test_provision_refuses_the_embedded_target():
     result = CliRunner().invoke(main, ["provision"])
     assert result.exit_code == 2
     assert "choose --target localstack or aws" in result.output
+
+
+def test_a_name_set_by_its_variable_replaces_the_prefixed_name(endpoint):
+    prefix, bucket = f"p{uuid.uuid4().hex[:8]}", f"own-{uuid.uuid4().hex[:8]}"
+    result = CliRunner(env={"HARNESS_BUCKET": bucket}).invoke(
+        main, ["provision", "--target", "localstack", "--endpoint-url", endpoint, "--prefix", prefix])
+    assert result.exit_code == 0, result.output
+    assert f"created S3 bucket {bucket}" in result.output.splitlines()
+    assert f"created DynamoDB table {prefix}-resources" in result.output.splitlines()
