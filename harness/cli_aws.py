@@ -5,8 +5,10 @@ import socket
 import sys
 import threading
 import time
+from contextlib import contextmanager
 
 import click
+from botocore.exceptions import BotoCoreError, ClientError
 
 from . import provision as provisioning
 from .cli import _target_options
@@ -30,6 +32,15 @@ def _settings(target, endpoint_url, prefix, region):
         raise click.UsageError("choose --target localstack or aws: the embedded target provisions itself "
                                "and ends with its process")
     return target_settings(target, endpoint_url, prefix, region)
+
+
+@contextmanager
+def _aws_errors(doing: str):
+    """Turn AWS's and the endpoint's errors into one line instead of a traceback."""
+    try:
+        yield
+    except (BotoCoreError, ClientError, provisioning.ProvisionError) as exc:
+        raise click.ClickException(f"cannot {doing}: {exc}") from exc
 
 
 def _wait_for_signal() -> None:
@@ -89,8 +100,9 @@ def emulate(host, port, redis_port, worker_logs):
 def provision(target, endpoint_url, redis_url, prefix, region):
     """Create the table, queue, bucket, Batch environment and roles that are missing; print each."""
     settings = _settings(target, endpoint_url, prefix, region)
-    created = provisioning.provision(provisioning.clients_for(settings), settings.names,
-                                     log=lambda text: click.echo(text))
+    with _aws_errors(f"provision on {settings.endpoint_url or 'AWS'}"):
+        created = provisioning.provision(provisioning.clients_for(settings), settings.names,
+                                         log=lambda text: click.echo(text))
     if not created:
         click.echo(f"nothing to create: every resource of prefix {prefix!r} exists")
 
@@ -103,7 +115,8 @@ def teardown(target, endpoint_url, redis_url, prefix, region, yes):
     settings = _settings(target, endpoint_url, prefix, region)
     if target == "aws" and not yes:
         click.confirm(f"Delete the resources of prefix {prefix!r} that `harness provision` created?", abort=True)
-    clients = provisioning.clients_for(settings)
-    removed = provisioning.teardown(clients, settings.names, log=lambda text: click.echo(text))
+    with _aws_errors(f"tear down on {settings.endpoint_url or 'AWS'}"):
+        removed = provisioning.teardown(provisioning.clients_for(settings), settings.names,
+                                        log=lambda text: click.echo(text))
     if not removed:
         click.echo(f"nothing deleted: no resource of prefix {prefix!r} that carries the provision tag could be deleted")

@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from harness.cli import main
-from procs import emulate
+from procs import emulate, free_port
 
 SERVICE_RESOURCES = ["IAM role {p}-batch-service", "IAM role {p}-states", "DynamoDB table {p}-resources",
                      "SQS queue {p}-queue", "S3 bucket {p}-files", "Batch compute environment {p}-local",
@@ -87,3 +87,11 @@ def test_a_name_set_by_its_variable_replaces_the_prefixed_name(endpoint):
     assert result.exit_code == 0, result.output
     assert f"created S3 bucket {bucket}" in result.output.splitlines()
     assert f"created DynamoDB table {prefix}-resources" in result.output.splitlines()
+
+
+def test_provision_says_in_one_line_when_the_endpoint_is_unreachable():
+    port = free_port()
+    result = CliRunner().invoke(main, ["provision", "--target", "localstack", "--endpoint-url",
+                                       f"http://127.0.0.1:{port}"])
+    assert result.exit_code == 1
+    assert result.output.startswith(f"Error: cannot provision on http://127.0.0.1:{port}: Could not connect")
