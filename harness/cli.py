@@ -52,20 +52,28 @@ def main(verbose):
 @click.option("--workers", type=click.Choice(WORKERS), default="batch", show_default=True, envvar="HARNESS_WORKERS",
               help="Where worker runs go: the target's AWS Batch, or local processes started by this harness "
                    "(for a target whose Batch runs no containers). The embedded target always runs them locally.")
+@click.option("--batch-endpoint-url", envvar="HARNESS_BATCH_ENDPOINT_URL",
+              help="Send worker runs to the Batch at this endpoint instead (e.g. one `harness emulate` that "
+                   "processes of several roles share); the rest stays on the target.")
 @_target_options
-def serve(port, host, api_keys, public_url, worker_logs, roles, workers, target, endpoint_url, redis_url, prefix,
-          region):
+def serve(port, host, api_keys, public_url, worker_logs, roles, workers, batch_endpoint_url, target, endpoint_url,
+          redis_url, prefix, region):
     """Serve the Job Service API until Ctrl-C or SIGTERM."""
     roles = ROLES if not roles or "all" in roles else tuple(r for r in ROLES if r in roles)
     if target == "embedded" and roles != ROLES:
         raise click.UsageError("--role needs a shared target (localstack or aws): "
                                "the embedded target lives in one process")
+    if workers == "local" and not batch_endpoint_url and len({"api", "poller"} & set(roles)) == 1:
+        raise click.UsageError("--workers local keeps Batch inside this process, where the API registers worker "
+                               "definitions and the poller submits their runs: with roles in separate processes, "
+                               "give them all one --batch-endpoint-url (a `harness emulate`) instead")
     if "poller" in roles and "api" not in roles and not public_url:
         raise click.UsageError("--role poller without --role api needs --public-url: "
                                "the API's URL that workers call (JOBSERVICE_URL)")
     running = RunningService(target=target, host=host, port=port, api_keys=api_keys, endpoint_url=endpoint_url,
                              redis_url=redis_url, prefix=prefix, region=region, public_url=public_url,
                              worker_output=worker_logs, roles=roles, workers=workers,
+                             batch_endpoint_url=batch_endpoint_url,
                              say=lambda text: click.echo(text, err=True))
     try:
         running.start()

@@ -73,8 +73,8 @@ class RunningService:
     def __init__(self, target: str = "embedded", host: str = "127.0.0.1", port: int = 0, api_keys=(),
                  endpoint_url: str | None = None, redis_url: str | None = None, prefix: str = "jobservice",
                  region: str | None = None, public_url: str | None = None, worker_output: str | None = None,
-                 roles=("api", "queue", "poller"), workers: str = "batch", settings_overrides: dict | None = None,
-                 say=None):
+                 roles=("api", "queue", "poller"), workers: str = "batch", batch_endpoint_url: str | None = None,
+                 settings_overrides: dict | None = None, say=None):
         if target not in TARGETS:
             raise ValueError(f"unknown target {target!r}: choose one of {', '.join(TARGETS)}")
         self.target, self.host, self.port = target, host, port
@@ -84,7 +84,7 @@ class RunningService:
         if workers not in WORKERS:
             raise ValueError(f"unknown workers {workers!r}: choose one of {', '.join(WORKERS)}")
         #: "batch": worker runs go to the target's Batch; "local": to local processes (embedded: both are).
-        self.workers = workers
+        self.workers, self.batch_endpoint_url = workers, batch_endpoint_url
         self.settings_overrides = settings_overrides or {}
         self.say = say or (lambda text: log.info(text))
         self.aws = self.redis = self.service = self._http = None
@@ -115,7 +115,7 @@ class RunningService:
                                 region=_region(self.region))
         else:
             settings = target_settings(self.target, self.endpoint_url, self.prefix, self.region)
-            if self.workers == "local":
+            if self.workers == "local" or self.batch_endpoint_url:
                 self._start_local_batch(settings, overrides)
         redis_url = self.redis_url
         if redis_url is None:
@@ -148,16 +148,23 @@ class RunningService:
         gc.freeze()
 
     def _start_local_batch(self, settings: Settings, overrides: dict) -> None:
-        """Run worker runs as local processes: Batch alone goes to an embedded emulator of this process."""
-        from emulators import EmbeddedAWS
+        """Send worker runs to a Batch that runs them as local processes; everything else stays on the target.
 
-        self.aws = EmbeddedAWS(worker_output=self.worker_output).start()
-        local = Settings(endpoint_url=self.aws.endpoint, access_key_id="testing", secret_access_key="testing",
+        That Batch is an embedded emulator of this process (`--workers local`), or one at
+        `batch_endpoint_url` (a `harness emulate` that processes of several roles share).
+        """
+        endpoint = self.batch_endpoint_url
+        if endpoint is None:
+            from emulators import EmbeddedAWS
+
+            self.aws = EmbeddedAWS(worker_output=self.worker_output).start()
+            endpoint = self.aws.endpoint
+        local = Settings(endpoint_url=endpoint, access_key_id="testing", secret_access_key="testing",
                          region=settings.region, names=settings.names)
-        # The local Batch checks its service role in its own IAM: both are provisioned there.
+        # That Batch checks its service role in its own IAM: both are provisioned there.
         created = provision(clients_for(local), settings.names, log=lambda text: None, groups=("batch",))
-        log.info("local Batch at %s: %s", self.aws.endpoint, ", ".join(created))
-        overrides["endpoints"] = {**overrides.get("endpoints", {}), "batch": self.aws.endpoint}
+        log.info("worker runs go to the Batch at %s (created: %s)", endpoint, ", ".join(created) or "nothing")
+        overrides["endpoints"] = {**overrides.get("endpoints", {}), "batch": endpoint}
 
     def stop(self) -> None:
         """Stop the loops, the HTTP server, worker processes and emulators (each at most once)."""

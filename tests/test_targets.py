@@ -9,7 +9,9 @@ import uuid
 import boto3
 import pytest
 import requests
+from click.testing import CliRunner
 
+from harness.cli import main
 from harness.client import Client
 from procs import HARNESS, Proc, alive, children, emulate, free_port, serve
 
@@ -148,3 +150,33 @@ def test_harness_run_replays_the_documented_sequence_on_localstack_target(emulat
                           capture_output=True, text=True, timeout=180, stdin=subprocess.DEVNULL)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "PASSED: 1 passed, 0 failed" in done.stdout + done.stderr
+
+
+def test_roles_as_processes_on_ministack_share_the_batch_of_one_emulate(ministack, emulator):
+    prefix = f"m{uuid.uuid4().hex[:8]}"
+    batch = ["--batch-endpoint-url", emulator.values()["HARNESS_ENDPOINT_URL"]]
+    redis = emulator.values()["HARNESS_REDIS_URL"]
+    procs = [serve(ministack, redis, prefix, "--role", "api", *batch)]
+    try:
+        url = procs[0].start()[0]
+        procs += [serve(ministack, redis, prefix, "--role", "queue", *batch),
+                  serve(ministack, redis, prefix, "--role", "poller", "--public-url", url, *batch)]
+        for proc in procs[1:]:
+            proc.launch()
+        for proc in procs[1:]:
+            proc.ready()
+        client = Client(url)
+        definition = two_step(client, prefix)
+        requests_ = [client.request_job(definition, {"text": f"job {i}"})["urn"] for i in range(4)]
+        jobs = [client.wait_for_job(client.wait_for_request(urn, timeout=60)["job"], timeout=60) for urn in requests_]
+        assert [job["status"] for job in jobs] == ["COMPLETED"] * 4, [job["error"] for job in jobs]
+        assert [len(job["workers"]) for job in jobs] == [2] * 4
+    finally:
+        for proc in procs:
+            proc.close()
+
+
+def test_workers_local_refuses_roles_split_over_processes():
+    result = CliRunner().invoke(main, ["serve", "--target", "localstack", "--role", "api", "--workers", "local"])
+    assert result.exit_code == 2
+    assert "--batch-endpoint-url" in result.output
