@@ -16,9 +16,10 @@ from pathlib import Path, PurePath
 
 import pytest
 
-# Kept in step with harness.service.TARGETS (a test checks it); importing that module here
+# Kept in step with harness.service.TARGETS and WORKERS (a test checks it); importing that module here
 # would cost every pytest run in the environment half a second.
 TARGETS = ("embedded", "localstack", "aws")
+WORKERS = ("batch", "local")
 DEFAULT_SCENARIO_FILES = ["*.scenario.yaml"]
 MARKER = "harness_targets"
 
@@ -40,6 +41,10 @@ def pytest_addoption(parser):
     group.addoption("--harness-redis-url", default=None,
                     help="Redis (ElastiCache) URL; without it, fakeredis on a free loopback port. "
                          "Env: HARNESS_REDIS_URL.")
+    group.addoption("--harness-workers", choices=WORKERS, default=None,
+                    help="Where worker runs go on the localstack and aws targets: the target's AWS Batch "
+                         "(the default) or local processes (for an emulator whose Batch runs no containers). "
+                         "Env: HARNESS_WORKERS.")
     group.addoption("--harness-keep", action="store_true", default=False,
                     help="Leave the Job Service running after the tests, print its URL and wait "
                          "for Ctrl-C (ignored with pytest-xdist).")
@@ -165,6 +170,7 @@ class Harness:
             endpoint_url=option("harness_endpoint_url") or os.environ.get("HARNESS_ENDPOINT_URL") or None,
             redis_url=option("harness_redis_url") or os.environ.get("HARNESS_REDIS_URL") or None,
             prefix=os.environ.get("HARNESS_PREFIX") or ini("harness_prefix") or "jobservice",
+            workers=option("harness_workers") or os.environ.get("HARNESS_WORKERS") or "batch",
             worker_output=self._worker_logs(),
         ).start()
 

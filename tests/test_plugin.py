@@ -15,6 +15,8 @@ import requests
 
 pytest_plugins = ["pytester"]
 
+from test_targets import ministack  # noqa: E402,F401 - the fixture: MiniStack on a free port, or a skip
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "pytest.md"
 # Sessions that start a service run in their own process: moto's state is per process, and
@@ -40,11 +42,11 @@ def write(pytester, files: dict) -> None:
         path.write_text(text)
 
 
-def test_the_plugin_knows_the_same_targets_as_the_service():
+def test_the_plugin_knows_the_same_targets_and_workers_as_the_service():
     from harness import pytest_plugin
-    from harness.service import TARGETS
+    from harness.service import TARGETS, WORKERS
 
-    assert pytest_plugin.TARGETS == TARGETS
+    assert (pytest_plugin.TARGETS, pytest_plugin.WORKERS) == (TARGETS, WORKERS)
 
 
 def test_the_documented_examples_pass_as_written(pytester):
@@ -371,41 +373,56 @@ def test_scenarios_run_in_parallel_with_xdist(pytester):
     assert workers == {"gw0", "gw1"}
 
 
+ON_LOCALSTACK = """
+    import os
+
+    import pytest
+
+
+    def test_a_job_runs_against_the_endpoint(jobservice, jobservice_client, worker_definition, job_definition):
+        assert jobservice.target == "localstack"
+        assert jobservice_client.health()["target"] == "localstack"
+        for service in ("stepfunctions", "sqs", "dynamodb", "s3"):
+            assert jobservice.endpoints[service] == os.environ["HARNESS_ENDPOINT_URL"]
+        assert jobservice.endpoints["redis"] == os.environ.get("HARNESS_REDIS_URL", jobservice.redis and jobservice.redis.url)
+        assert jobservice.names.queue == os.environ["HARNESS_PREFIX"] + "-queue"
+        job = job_definition([worker_definition("workers/echo.py")])
+        done = jobservice_client.run_job(job["urn"], {"on": "localstack"})
+        assert done["status"] == "COMPLETED", done["error"]
+        assert done["output"]["echo"] == {"on": "localstack"}
+
+
+    @pytest.mark.harness_targets("embedded")
+    def test_embedded_only():
+        pass
+"""
+
+
+def run_on_localstack(pytester, monkeypatch, endpoint, *args, redis_url=None):
+    pytester.makepyfile(**{"workers/echo.py": documented_files()["tests/workers/echo.py"]})
+    pytester.makepyfile(test_localstack=ON_LOCALSTACK)
+    monkeypatch.setenv("HARNESS_TARGET", "localstack")
+    monkeypatch.setenv("HARNESS_ENDPOINT_URL", endpoint)
+    if redis_url:
+        monkeypatch.setenv("HARNESS_REDIS_URL", redis_url)
+    else:
+        monkeypatch.delenv("HARNESS_REDIS_URL", raising=False)
+    monkeypatch.setenv("HARNESS_PREFIX", f"plugin{os.getpid()}")
+    result = pytester.runpytest_subprocess(*RUN, "-rs", *args)
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(["harness: target localstack"])
+
+
 def test_the_fixtures_work_on_the_localstack_target(pytester, monkeypatch):
     from procs import emulate
 
-    pytester.makepyfile(**{"workers/echo.py": documented_files()["tests/workers/echo.py"]})
-    pytester.makepyfile(test_localstack="""
-        import os
-
-        import pytest
-
-
-        def test_a_job_runs_against_the_endpoint(jobservice, jobservice_client, worker_definition, job_definition):
-            assert jobservice.target == "localstack" and jobservice.aws is None
-            assert jobservice_client.health()["target"] == "localstack"
-            assert jobservice.endpoints["sqs"] == os.environ["HARNESS_ENDPOINT_URL"]
-            assert jobservice.endpoints["redis"] == os.environ["HARNESS_REDIS_URL"]
-            assert jobservice.names.queue == os.environ["HARNESS_PREFIX"] + "-queue"
-            job = job_definition([worker_definition("workers/echo.py")])
-            done = jobservice_client.run_job(job["urn"], {"on": "localstack"})
-            assert done["status"] == "COMPLETED", done["error"]
-            assert done["output"]["echo"] == {"on": "localstack"}
-
-
-        @pytest.mark.harness_targets("embedded")
-        def test_embedded_only():
-            pass
-    """)
     with emulate() as emulator:
         values = emulator.values()
-        monkeypatch.setenv("HARNESS_TARGET", "localstack")
-        monkeypatch.setenv("HARNESS_ENDPOINT_URL", values["HARNESS_ENDPOINT_URL"])
-        monkeypatch.setenv("HARNESS_REDIS_URL", values["HARNESS_REDIS_URL"])
-        monkeypatch.setenv("HARNESS_PREFIX", f"plugin{os.getpid()}")
-        result = pytester.runpytest_subprocess(*RUN, "-rs")
-    result.assert_outcomes(passed=1, skipped=1)
-    result.stdout.fnmatch_lines(["harness: target localstack"])
+        run_on_localstack(pytester, monkeypatch, values["HARNESS_ENDPOINT_URL"], redis_url=values["HARNESS_REDIS_URL"])
+
+
+def test_harness_workers_local_runs_workers_where_batch_runs_no_containers(pytester, monkeypatch, ministack):
+    run_on_localstack(pytester, monkeypatch, ministack, "--harness-workers", "local")
 
 
 def test_keep_is_ignored_with_a_warning_under_xdist(pytester):
