@@ -180,3 +180,20 @@ def test_workers_local_refuses_roles_split_over_processes():
     result = CliRunner().invoke(main, ["serve", "--target", "localstack", "--role", "api", "--workers", "local"])
     assert result.exit_code == 2
     assert "--batch-endpoint-url" in result.output
+
+
+def test_workers_local_runs_worker_processes_in_serve_not_on_the_target(emulator):
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    values = emulator.values()
+    with serve(values["HARNESS_ENDPOINT_URL"], values["HARNESS_REDIS_URL"], prefix, "--workers", "local") as server:
+        client = Client(server.output[0])
+        request = client.request_job(two_step(client, prefix), {"mode": "sleep", "seconds": 1, "text": "local"})
+        job_urn = client.wait_for_request(request["urn"], timeout=30)["job"]
+        deadline = time.monotonic() + 30
+        while not children(server.pid):
+            assert time.monotonic() < deadline, "no worker process started by serve"
+            time.sleep(0.02)
+        assert children(emulator.pid) == []
+        job = client.wait_for_job(job_urn, timeout=60)
+        assert job["status"] == "COMPLETED", job["error"]
+        assert client.download(job["results"][1]["files"][0]) == b"local"
