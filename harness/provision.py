@@ -21,6 +21,8 @@ TRUST = {
     "batch": "batch.amazonaws.com",
     "states": "states.amazonaws.com",
 }
+#: AWS managed policies a role needs on AWS (Step Functions' role needs none: it runs activity tasks only).
+MANAGED_POLICIES = {"batch": "service-role/AWSBatchServiceRole"}
 #: Resource groups: "batch" is where worker runs go (its role, compute environment, job queue),
 #: "service" the rest. `--workers local` provisions "batch" on a local emulator instead.
 GROUPS = ("service", "batch")
@@ -73,9 +75,21 @@ class _Role:
     def create(self):
         trust = {"Version": "2012-10-17", "Statement": [
             {"Effect": "Allow", "Principal": {"Service": TRUST[self.service]}, "Action": "sts:AssumeRole"}]}
-        self.iam.create_role(RoleName=self.name, AssumeRolePolicyDocument=json.dumps(trust),
-                             Description="created by `harness provision`",
-                             Tags=[{"Key": TAG_KEY, "Value": TAG_VALUE}])
+        arn = self.iam.create_role(RoleName=self.name, AssumeRolePolicyDocument=json.dumps(trust),
+                                   Description="created by `harness provision`",
+                                   Tags=[{"Key": TAG_KEY, "Value": TAG_VALUE}])["Role"]["Arn"]
+        policy = MANAGED_POLICIES.get(self.service)
+        if policy is None:
+            return None
+        partition = arn.split(":")[1]
+        try:
+            self.iam.attach_role_policy(RoleName=self.name, PolicyArn=f"arn:{partition}:iam::aws:policy/{policy}")
+        except ClientError as exc:
+            if not _missing(exc, "NoSuchEntity"):
+                raise
+            # Emulators (moto by default) do not carry AWS's managed policies; nothing checks them there.
+            return f"without {policy.rsplit('/', 1)[-1]}: this endpoint does not have it"
+        return f"with {policy.rsplit('/', 1)[-1]}"
 
     def delete(self):
         for page in self.iam.get_paginator("list_attached_role_policies").paginate(RoleName=self.name):
@@ -275,13 +289,13 @@ def provision(clients, names, log=print, groups=GROUPS) -> list[str]:
         if resource.find() is not None:
             continue
         try:
-            resource.create()
+            note = resource.create()
         except ClientError as exc:
             if not _created_meanwhile(exc):
                 raise
             continue
         created.append(resource.label)
-        log(f"created {resource.label}")
+        log(f"created {resource.label}" + (f" ({note})" if note else ""))
     return created
 
 

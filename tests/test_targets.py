@@ -197,3 +197,16 @@ def test_workers_local_runs_worker_processes_in_serve_not_on_the_target(emulator
         job = client.wait_for_job(job_urn, timeout=60)
         assert job["status"] == "COMPLETED", job["error"]
         assert client.download(job["results"][1]["files"][0]) == b"local"
+
+
+def test_teardown_on_ministack_says_which_batch_resources_it_cannot_delete(ministack):
+    prefix = f"m{uuid.uuid4().hex[:8]}"
+    target = ["--target", "localstack", "--endpoint-url", ministack, "--prefix", prefix]
+    created = CliRunner().invoke(main, ["provision", *target], catch_exceptions=False).output.splitlines()
+    assert len(created) == 7 and all(line.startswith("created ") for line in created), created
+    removed = CliRunner().invoke(main, ["teardown", *target], catch_exceptions=False).output.splitlines()
+    assert removed[0].startswith(f"left Batch job queue {prefix}-workers: the endpoint cannot delete it")
+    assert removed[1].startswith(f"left Batch compute environment {prefix}-local: the endpoint cannot delete it")
+    assert removed[2:] == [f"deleted S3 bucket {prefix}-files", f"deleted SQS queue {prefix}-queue",
+                           f"deleted DynamoDB table {prefix}-resources", f"deleted IAM role {prefix}-states",
+                           f"deleted IAM role {prefix}-batch-service"]
