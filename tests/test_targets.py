@@ -187,9 +187,12 @@ def test_workers_local_runs_worker_processes_in_serve_not_on_the_target(emulator
     values = emulator.values()
     with serve(values["HARNESS_ENDPOINT_URL"], values["HARNESS_REDIS_URL"], prefix, "--workers", "local") as server:
         client = Client(server.output[0])
+        deadline = time.monotonic() + 30
+        while children(emulator.pid):  # workers of earlier tests may take a moment to exit
+            assert time.monotonic() < deadline, "earlier workers did not exit"
+            time.sleep(0.02)
         request = client.request_job(two_step(client, prefix), {"mode": "sleep", "seconds": 1, "text": "local"})
         job_urn = client.wait_for_request(request["urn"], timeout=30)["job"]
-        deadline = time.monotonic() + 30
         while not children(server.pid):
             assert time.monotonic() < deadline, "no worker process started by serve"
             time.sleep(0.02)
