@@ -23,6 +23,8 @@ from .trace import Trace, format_event
 WORKERS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scenarios", "workers")
 REQUEST_END_STATUSES = ("FULFILLED", "FAILED")
 POLL_SECONDS = 0.02
+#: How long the conformance check waits for interactions that end after the last step (a message's delete).
+CONFORMANCE_SETTLE_SECONDS = 3.0
 #: Lines of the observed sequence shown with a failure (the latest ones).
 SHOWN_EVENTS = 80
 
@@ -122,11 +124,11 @@ class _Run:
                     break
             else:
                 result.passed = True
+            if result.passed and self.scenario.conformance:
+                self._conformance(result, trace)
         finally:
             result.events = trace.stop()
             shutil.rmtree(self.signals, ignore_errors=True)
-        if result.passed and self.scenario.conformance:
-            self._conformance(result)
         result.seconds = time.monotonic() - started
         verdict = "PASSED" if result.passed else "FAILED"
         self.say(f"{verdict} {self.scenario.name}: {sum(s.ok for s in result.steps)}/{len(result.steps)} steps "
@@ -171,11 +173,17 @@ class _Run:
             except TemplateError as exc:
                 raise Failed(f"cannot capture {var!r} from {path!r}: {exc}", path, value) from None
 
-    def _conformance(self, result) -> None:
+    def _conformance(self, result, trace) -> None:
+        """Check the documented sequence, giving what the service finishes after the last step time to happen."""
         from .conformance import check
 
         started = time.monotonic()
-        report = check(result.events)
+        deadline = started + CONFORMANCE_SETTLE_SECONDS
+        while True:
+            report = check(trace.snapshot())
+            if report.ok or time.monotonic() >= deadline:
+                break
+            time.sleep(0.05)
         result.conformance = report
         seconds = time.monotonic() - started
         name = "conformance with the documented sequence"

@@ -21,6 +21,11 @@ class Trace:
         observe.subscribe(self._add)
         return self
 
+    def snapshot(self) -> list:
+        """The events so far, in order, while recording goes on."""
+        with self._lock:
+            return sorted(self.events, key=lambda e: e.seq)
+
     def stop(self) -> list:
         observe.unsubscribe(self._add)
         with self._lock:
