@@ -250,20 +250,6 @@ def test_keep_leaves_the_service_running_until_interrupted(pytester):
         requests.get(f"{url}/v2/health", timeout=5)
 
 
-def test_each_xdist_worker_starts_its_own_service(pytester):
-    pytester.makepyfile(test_url="""
-        def test_url(jobservice, worker_id):
-            assert jobservice.client().health()["status"] == "ok"
-            print("SERVICE", worker_id, jobservice.url, jobservice.endpoints["sqs"])
-    """)
-    result = pytester.runpytest_subprocess(*RUN, "-n", "2", "--dist", "each", "-rP")
-    result.assert_outcomes(passed=2)
-    services = set(re.findall(r"SERVICE (gw\d) (\S+) (\S+)", result.stdout.str()))
-    assert {worker for worker, *_ in services} == {"gw0", "gw1"}
-    assert len({api for _, api, _ in services}) == 2
-    assert len({aws for *_, aws in services}) == 2
-
-
 TWO_SCENARIOS = """
 name: crash fails the job
 workers:
@@ -363,14 +349,36 @@ def test_only_files_matching_the_ini_patterns_are_collected(pytester):
                                             "*2 tests collected*"])
 
 
-def test_scenarios_run_in_parallel_with_xdist(pytester):
+SERVICE_PER_WORKER = """
+    import os
+
+    import pytest
+
+    from harness import pytest_plugin
+
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionfinish(session):
+        running = session.config.stash[pytest_plugin._HARNESS].running
+        if running is not None:  # each xdist worker says which service it ran its items on
+            with open(os.environ["PYTEST_XDIST_WORKER"] + ".url", "w") as out:
+                out.write(running.url + " " + running.endpoints["sqs"])
+"""
+
+
+def test_scenarios_run_in_parallel_with_xdist_each_worker_on_its_own_service(pytester):
     one = TWO_SCENARIOS.split("---")[0]
     for i in range(4):
         pytester.makefile(".scenario.yaml", **{f"flow{i}": one.replace("crash fails the job", f"crash {i}")})
+    pytester.makeconftest(SERVICE_PER_WORKER)
     result = pytester.runpytest_subprocess(*RUN, "-n", "2", "-v")
     result.assert_outcomes(passed=4)
     workers = set(re.findall(r"\[(gw\d)\].*PASSED", result.stdout.str()))
     assert workers == {"gw0", "gw1"}
+    services = {path.stem: path.read_text().split() for path in pytester.path.glob("gw*.url")}
+    assert set(services) == {"gw0", "gw1"}
+    apis, aws = zip(*services.values())
+    assert len(set(apis)) == 2 and len(set(aws)) == 2
 
 
 ON_LOCALSTACK = """
