@@ -117,14 +117,18 @@ class RunningService:
             settings = target_settings(self.target, self.endpoint_url, self.prefix, self.region)
             if self.workers == "local" or self.batch_endpoint_url:
                 self._start_local_batch(settings, overrides)
-        redis_url = self.redis_url
-        if redis_url is None:
+        redis_url, redis_client = self.redis_url, None
+        if redis_url is None and self.target == "embedded":
+            import fakeredis
+
+            # In process: no socket and no server thread between the service and its cache.
+            redis_client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+        elif redis_url is None:
             from emulators import EmbeddedRedis
 
             self.redis = EmbeddedRedis().start()
             redis_url = self.redis.url
-            if self.target != "embedded":
-                self.say(f"no --redis-url given: using fakeredis at {redis_url}")
+            self.say(f"no --redis-url given: using fakeredis at {redis_url}")
         late = _LateApp()
         public_url = self.public_url
         if "api" in self.roles:  # a process without the API listens on no port
@@ -132,7 +136,7 @@ class RunningService:
             public_url = public_url or self.url
         settings = replace(settings, redis_url=redis_url, api_keys=self.api_keys,
                            **({"public_url": public_url} if public_url else {}), **overrides)
-        self.service = Service(settings)
+        self.service = Service(settings, redis_client)
         # Where Batch is local, its group was provisioned on the local emulator already.
         groups = ("service",) if "batch" in settings.endpoints else ("service", "batch")
         created = provision(self.service.clients, settings.names, log=lambda text: None, groups=groups)

@@ -24,7 +24,7 @@ def _drop_expect_header(request, **_):
 class Clients:
     """boto3 clients (one per service, shared by threads) and a Redis client."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, redis_client=None):
         self.settings = settings
         self._session = boto3.session.Session(
             aws_access_key_id=settings.access_key_id,
@@ -33,7 +33,8 @@ class Clients:
         )
         self._lock = threading.Lock()
         self._clients: dict[str, object] = {}
-        self._redis = None
+        #: A Redis client made elsewhere (an in-process fakeredis); else one is made from `redis_url`.
+        self._redis = redis_client
 
     def _make(self, service: str, config: Config):
         endpoint = self.settings.endpoints.get(service, self.settings.endpoint_url)

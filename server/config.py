@@ -39,7 +39,8 @@ class Settings:
     endpoints: dict[str, str] = field(default_factory=dict)
     access_key_id: str | None = None
     secret_access_key: str | None = None
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    #: None when the service is handed its Redis client (an in-process fakeredis).
+    redis_url: str | None = "redis://127.0.0.1:6379/0"
     names: Names = field(default_factory=Names)
     #: A label for /v2/health and logs only; no code path depends on it.
     target: str = "embedded"

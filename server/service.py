@@ -19,9 +19,9 @@ ROLES = ("api", "queue", "poller")
 class Service:
     """The service for one deployment; `start(roles)` runs its loops in threads."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, redis_client=None):
         self.settings = settings
-        self.clients = Clients(settings)
+        self.clients = Clients(settings, redis_client)
         self.db = DynamoDBConnection(self.clients, settings.names.table)
         self.worker_info = WorkerInfo(self.db, self.clients.redis, settings.cache_ttl_seconds)
         self.queue = QueueProcessor(self)
