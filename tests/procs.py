@@ -126,6 +126,15 @@ class Proc:
         self.close()
 
 
+def close_all(procs) -> None:
+    """Stop several at once (each takes a moment to stop), then clean up."""
+    for proc in procs:
+        if proc.proc is not None and proc.proc.poll() is None:
+            proc.proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        proc.close()
+
+
 def emulate(*extra) -> Proc:
     """`harness emulate` on free ports; `.values()` has HARNESS_ENDPOINT_URL and HARNESS_REDIS_URL."""
     return Proc([*HARNESS, "emulate", "--port", "0", "--redis-port", "0", *extra], lines=3)

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from harness.cli import main
 from harness.client import Client
 from harness.wsgi import settings_from_env
-from procs import Proc, emulate, free_port, serve
+from procs import Proc, close_all, emulate, free_port, serve
 
 from conftest import BEHAVE
 
@@ -41,8 +41,7 @@ def deployment():
         assert [proc.ready()[0] for proc in others] == ["running queue"] * 2 + ["running poller"] * 2
         yield Client(url), prefix
     finally:
-        for proc in reversed(procs):
-            proc.close()
+        close_all(procs)
 
 
 def test_two_queue_and_two_poller_processes_run_each_job_and_worker_once(deployment):

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from harness.cli import main
 from harness.client import Client
-from procs import HARNESS, Proc, alive, children, emulate, free_port, serve
+from procs import HARNESS, Proc, alive, children, close_all, emulate, free_port, serve
 
 from conftest import BEHAVE
 
@@ -172,8 +172,7 @@ def test_roles_as_processes_on_ministack_share_the_batch_of_one_emulate(ministac
         assert [job["status"] for job in jobs] == ["COMPLETED"] * 4, [job["error"] for job in jobs]
         assert [len(job["workers"]) for job in jobs] == [2] * 4
     finally:
-        for proc in procs:
-            proc.close()
+        close_all(procs)
 
 
 def test_workers_local_refuses_roles_split_over_processes():
