@@ -5,6 +5,7 @@ Prints, in one run on the same emulators:
   spawn    median time to start a Python worker process that imports what quick_worker.py imports
   floor    median of the same AWS and Redis calls made directly with boto3 and redis-py, in one thread,
            with no API, no loops and no worker processes
+  CPU      this process's CPU time per job for both (moto, the service and the client share it)
 and the ratios job/floor and job/(floor + 2 x spawn).
 Usage: python bench/two_step.py [--jobs 20]
 """
@@ -103,7 +104,9 @@ def main():
                                             "Two": {"Type": "Task", "Resource": worker["urn"], "End": True}}}
         definition = client.register_job("bench-two-step", asl)["urn"]
         job_times(client, definition, 2)  # warm up
+        cpu = time.process_time()
         jobs = job_times(client, definition, args.jobs)
+        job_cpu = (time.process_time() - cpu) / args.jobs
 
         # The floor runs on the same emulators, with the service's loops stopped so none competes.
         service = running.service
@@ -120,9 +123,12 @@ def main():
                 {"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "128"}]})["jobDefinitionArn"]
         floors = []
         for n in range(args.jobs + 2):
+            if n == 2:
+                cpu = time.process_time()
             t = time.perf_counter()
             floor_once(service, floor_machine, floor_activity, floor_def, n)
             floors.append(time.perf_counter() - t)
+        floor_cpu = (time.process_time() - cpu) / args.jobs
         floors = floors[2:]
         spawns = spawn_times(args.jobs)
 
@@ -132,6 +138,8 @@ def main():
           f"p90 {p90 * 1000:7.1f} ms  over {len(jobs)} jobs")
     print(f"floor (same AWS + Redis calls, boto3 direct):          median {floor * 1000:7.1f} ms")
     print(f"spawn (one Python worker process, no calls):          median {spawn * 1000:7.1f} ms")
+    print(f"CPU of this process per job: job {job_cpu * 1000:.1f} ms, floor {floor_cpu * 1000:.1f} ms "
+          f"({job_cpu / floor_cpu:.2f}x); CPU time is steadier than wall time on a busy machine")
     print(f"ratio job / floor:                   {job / floor:5.2f}x")
     print(f"ratio job / (floor + 2 x spawn):     {job / (floor + 2 * spawn):5.2f}x")
 

@@ -54,7 +54,7 @@ class Settings:
     #: Seconds a long poll of SQS waits for a message (SQS allows up to 20).
     queue_wait_seconds: int = 20
     #: Seconds between checks of running worker runs' Batch jobs.
-    batch_watch_seconds: float = 0.25
+    batch_watch_seconds: float = 0.5
     #: Seconds between sweeps that read the executions of running jobs.
     reconcile_seconds: float = 1.0
     #: Seconds between reads of the worker definitions whose activities are polled.
