@@ -43,15 +43,20 @@ def params(fn) -> list[str]:
     ("moto.batch.models:Job", "_container_details", ["self"]),
     ("moto.moto_server.threaded_moto_server:ThreadedMotoServer", "__init__",
      ["self", "ip_address", "port", "verbose"]),
+    ("moto.moto_server.werkzeug_app:DomainDispatcherApplication", "get_backend_for_host", ["self", "host"]),
 ])
 def test_internals_the_extension_relies_on_keep_their_signature(owner, name, expected):
     module, cls = owner.split(":")
     obj = getattr(__import__(module, fromlist=[cls]), cls)
     original = getattr(obj, name)
-    if name in ("_container_details",):  # wrapped by emulators.batch_local once installed
+    if name == "_container_details":  # wrapped by emulators.batch_local once installed
         from emulators import batch_local
 
         original = batch_local._container_details
+    if name == "get_backend_for_host":  # cached by emulators.dispatch_cache once installed
+        from emulators import dispatch_cache
+
+        original = dispatch_cache._original
     assert params(original) == expected, f"{owner}.{name} changed: {params(original)}"
 
 
@@ -78,3 +83,11 @@ def test_moto_batch_job_attributes_used_by_the_local_runner_exist():
     for attribute in ("self.job_stopped_reason", "self.exit_code", "self.stop", "self.container_overrides",
                       "self.timeout", "self.depends_on", "self._stream_name"):
         assert attribute in source, f"moto.batch.models.Job no longer sets {attribute}"
+
+
+def test_moto_still_reads_its_module_list_through_moto_backends():
+    """emulators/dispatch_cache.py replaces moto.backends.list_of_moto_modules, which the dispatcher calls."""
+    from moto.moto_server import werkzeug_app
+
+    source = inspect.getsource(werkzeug_app.DomainDispatcherApplication)
+    assert "backends.list_of_moto_modules()" in source
