@@ -20,7 +20,8 @@ from .client import JOB_END_STATUSES, Client, JobServiceError
 from .scenario import TemplateError, bind_asl, lookup, render
 from .trace import Trace, format_event
 
-WORKERS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scenarios", "workers")
+#: The scripted and callable worker programs, installed with the package.
+WORKERS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "workers")
 REQUEST_END_STATUSES = ("FULFILLED", "FAILED")
 POLL_SECONDS = 0.02
 #: How long the conformance check waits for interactions that end after the last step (a message's delete).

@@ -90,7 +90,8 @@ class Scenario:
 
     @property
     def directory(self) -> str:
-        return os.path.dirname(os.path.abspath(self.path)) if os.path.exists(self.path) else os.getcwd()
+        """The folder relative paths and callable modules are found in: the file's, or the cwd for a dict."""
+        return os.getcwd() if self.path.startswith("<") else os.path.dirname(os.path.abspath(self.path))
 
 
 # -- YAML with line numbers ------------------------------------------------------

@@ -155,7 +155,7 @@ def test_a_wrong_expected_status_fails_with_expected_actual_and_the_sequence(ser
 
 def test_variables_are_captured_and_a_callable_worker_failure_is_the_job_error(service):
     scenario = load_dict({
-        "workers": {"refuser": {"callable": "callables:refuse"}},
+        "workers": {"refuser": {"callable": "workers.callables:refuse"}},
         "jobs": {"once": {"definition": {"StartAt": "Run", "States": {
             "Run": {"Type": "Task", "Resource": "urn:jobservice:worker:refuser", "End": True}}}}},
         "steps": [
