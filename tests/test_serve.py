@@ -1,0 +1,76 @@
+"""`harness serve` as an outside suite runs it: a port, API keys, a worker process, SIGTERM."""
+
+import os
+import sys
+import time
+
+import requests
+
+from procs import HARNESS, Proc, alive, free_port
+
+WORKERS = os.path.join(os.path.dirname(__file__), "workers")
+
+
+def test_serve_with_an_api_key_runs_a_job_and_stops_its_workers_on_sigterm(tmp_path):
+    port = free_port()
+    with Proc([*HARNESS, "serve", "--port", str(port), "--api-key", "k1", "--api-key", "k2"], timeout=60) as serve:
+        url = serve.output[0]
+        assert url == f"http://127.0.0.1:{port}"
+        assert requests.get(f"{url}/v2/health", timeout=10).json()["target"] == "embedded"
+        body = {"type": "worker", "name": "held",
+                "command": [sys.executable, os.path.join(WORKERS, "hold.py"), str(tmp_path / "env.json"),
+                            str(tmp_path / "gate")]}
+        assert requests.post(f"{url}/v2/definitions", json=body, timeout=10).status_code == 401
+        wrong = {"Authorization": "Bearer nope"}
+        assert requests.post(f"{url}/v2/definitions", json=body, headers=wrong, timeout=10).status_code == 401
+        basic = {"Authorization": "Basic k1"}
+        assert requests.get(f"{url}/v2/definitions", headers=basic, timeout=10).status_code == 401
+        auth = {"Authorization": "bearer k2"}
+        assert requests.post(f"{url}/v2/definitions", json=body, headers=auth, timeout=10).status_code == 201
+        asl = {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "urn:jobservice:worker:held",
+                                                "End": True}}}
+        assert requests.post(f"{url}/v2/definitions", json={"type": "job", "name": "j", "definition": asl},
+                             headers=auth, timeout=10).status_code == 201
+        accepted = requests.post(f"{url}/v2/jobs/requests", json={"definition": "urn:jobservice:job-definition:j"},
+                                 headers=auth, timeout=10)
+        assert accepted.status_code == 202
+        deadline = time.monotonic() + 30
+        while not (tmp_path / "env.json").exists():
+            assert time.monotonic() < deadline, serve.stderr()
+            time.sleep(0.02)
+        workers = [pid for pid in _children_tree(serve.pid) if _cmdline(pid).endswith("gate")]
+        assert len(workers) == 1
+        assert serve.stop() == 0
+        deadline = time.monotonic() + 10
+        while alive(workers[0]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(workers[0]), "serve left its worker process running"
+        assert "stopped" in serve.stderr()
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return ""
+
+
+def _children_tree(pid: int) -> list[int]:
+    from procs import children
+
+    found, todo = [], [pid]
+    while todo:
+        for child in children(todo.pop()):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def test_serve_on_a_taken_port_says_so_and_exits_non_zero():
+    port = free_port()
+    with Proc([*HARNESS, "serve", "--port", str(port)], timeout=60):
+        second = Proc([*HARNESS, "serve", "--port", str(port)], timeout=60).launch()
+        assert second.proc.wait(60) != 0
+        assert f"{port}" in second.stderr()
+        second.close()
