@@ -15,7 +15,7 @@ from datetime import datetime
 from botocore.exceptions import ClientError
 
 from . import asl, job_updates, observe
-from .dynamodb_connection import Update, dumps, now
+from .dynamodb_connection import dumps, now
 from .errors import Conflict
 from .resources import JOB, RUN, RUN_ATTR, WORKER, aws_name
 from .worker_info import new_token, token_hash, worker_id_for
@@ -82,16 +82,9 @@ class ActivityPoller:
         except ClientError as exc:
             self.fail_run(info, "Worker.SubmitFailed", f"AWS Batch refused the worker's job: {exc}")
             return
-        self._record_batch_id(info, batch_job_id)
+        self.workers.set(info, batch_job_id=batch_job_id)  # its worker may have started already
         observe.note(PARTICIPANT, "Update Parent Job Information")
         job_updates.set_run(self.db, job_urn, worker_id, batch_job_id=batch_job_id)
-
-    def _record_batch_id(self, info: dict, batch_job_id: str) -> dict:
-        info = dict(info, batch_job_id=batch_job_id)
-        self.db.update(RUN + info["worker"], Update().set("batch_job_id", batch_job_id),
-                       label="Update Worker Info", returns="NONE")
-        self.workers.cache(info)
-        return info
 
     def _submit(self, name: str, worker_id: str, job_urn: str, token: str) -> str:
         """Submit Worker Job: the latest revision of the worker's Batch job definition."""

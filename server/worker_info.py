@@ -62,11 +62,12 @@ class WorkerInfo:
         item = {"urn": RUN + info["worker"], "kind": "run", "active": "run", **info}
         return self.db.put_new(item, label="Add Worker Info")
 
-    def get(self, worker_id: str) -> dict | None:
-        """Get Worker Info From Cache, rebuilding it from DynamoDB on a miss."""
-        raw = self._cache_call("Get Worker Info From Cache", self.redis.get, key_for(worker_id))
-        if raw is not None:
-            return json.loads(raw)
+    def get(self, worker_id: str, fresh: bool = False) -> dict | None:
+        """Get Worker Info From Cache, rebuilding it from DynamoDB on a miss (or when `fresh`)."""
+        if not fresh:
+            raw = self._cache_call("Get Worker Info From Cache", self.redis.get, key_for(worker_id))
+            if raw is not None:
+                return json.loads(raw)
         item = self.db.get(RUN + worker_id, label="Get Worker Info")
         if item is None:
             return None
@@ -90,10 +91,21 @@ class WorkerInfo:
         update.names["#st"] = "status"
         update.values.update({f":s{i}": {"S": s} for i, s in enumerate(allowed)})
         cond = "#st IN (" + ", ".join(f":s{i}" for i in range(len(allowed))) + ")"
-        item = self.db.update(RUN + info["worker"], update, condition=cond, label=label)
+        return self._store(info, update, label, cond)
+
+    def _store(self, info: dict, update: Update, label: str, condition: str | None = None) -> dict:
+        """Write the run's item, and cache what DynamoDB now holds (never a stale copy)."""
+        item = self.db.update(RUN + info["worker"], update, condition=condition, label=label)
         new = {k: v for k, v in item.items() if k not in ("urn", "kind", "active")}
         self.cache(new)
         return new
+
+    def set(self, info: dict, **fields) -> dict:
+        """Set fields of a run whatever its status."""
+        update = Update().set("updated_at", now())
+        for key, value in fields.items():
+            update.set(key, value)
+        return self._store(info, update, "Update Worker Info")
 
     def transition(self, info: dict, status: str, allowed=ACTIVE_STATUSES, **fields) -> dict:
         """Move a run to `status` if it is in one of `allowed`; Conflict otherwise."""

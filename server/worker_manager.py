@@ -36,8 +36,8 @@ def start():
         try:
             info = service.worker_info.transition(info, "RUNNING", allowed=("SUBMITTED",))
             job_updates.set_run(service.db, info["job"], info["worker"], status="RUNNING", updated_at=now())
-        except Conflict:
-            info = service.worker_info.get(info["worker"])  # a concurrent start won
+        except Conflict:  # a concurrent start won, or the cached copy was behind
+            info = service.worker_info.get(info["worker"], fresh=True)
     if info["status"] != "RUNNING":
         raise Conflict(f"worker run {info['worker']} has finished ({info['status']})")
     return jsonify({"worker": info["worker"], "job": info["job"], "definition": info["definition"],
