@@ -304,12 +304,14 @@ def test_scenario_items_run_and_a_failing_one_shows_step_expected_actual_and_seq
         '  expected: {"status": "COMPLETED"}',
         '  actual:   {"status": "FAILED"}',
         "  observed sequence (* events*):",
-        "*Queue -> DynamoDB Connection: Update Job Resource",
-        "*User -> API Server: GET /v2/jobs/urn:jobservice:job:*",
-        "*Captured harness call*",
-        "*FAIL   3. job COMPLETED*",
     ])
-    assert "Traceback" not in result.stdout.str()
+    # The sequence's last events depend on timing (which loop wrote last), so these are looked for anywhere.
+    output = result.stdout.str()
+    report = output[output.index("  observed sequence ("):]
+    assert re.search(r"Queue -> DynamoDB Connection: Update Job Resource", report)
+    assert re.search(r"User -> API Server: GET /v2/jobs/urn:jobservice:job:\w+", report)
+    assert "Captured harness call" in report and "FAIL   3. job COMPLETED" in report
+    assert "Traceback" not in output
 
 
 BROKEN = {
