@@ -31,8 +31,14 @@ from moto.stepfunctions.parser.asl.eval.callback.callback import (
     CallbackOutcomeFailure,
     CallbackOutcomeSuccess,
 )
+from moto.stepfunctions.parser.asl.eval.program_state import (
+    ProgramEnded,
+    ProgramError,
+    ProgramStopped,
+    ProgramTimedOut,
+)
 from moto.stepfunctions.parser.backend.activity import Activity, ActivityTask
-from moto.stepfunctions.parser.backend.execution import Execution
+from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
 
 #: Longest a GetActivityTask call waits for a task, as on AWS.
 POLL_SECONDS = 60.0
@@ -257,6 +263,30 @@ class ActivityBackend(parser_models.StepFunctionsParserBackend):
         self._notify(task_token)
 
 
+def _reflect_execution_status(self) -> None:
+    """Replace moto's: an execution's output, error and cause are set before its status says it ended.
+
+    moto sets SUCCEEDED first and the output after, so a DescribeExecution in between reads
+    SUCCEEDED with a null output (and FAILED without its error).
+    """
+    execution = self.execution
+    state = execution.exec_worker.env.program_state()
+    execution.stop_date = datetime.datetime.now(tz=datetime.timezone.utc)
+    if isinstance(state, ProgramEnded):
+        execution.output = execution.exec_worker.env.states.get_input()
+        execution.exec_status = ExecutionStatus.SUCCEEDED
+    elif isinstance(state, ProgramStopped):
+        execution.exec_status = ExecutionStatus.ABORTED
+    elif isinstance(state, ProgramError):
+        execution.error = state.error.get("error")
+        execution.cause = state.error.get("cause")
+        execution.exec_status = ExecutionStatus.FAILED
+    elif isinstance(state, ProgramTimedOut):
+        execution.exec_status = ExecutionStatus.TIMED_OUT
+    else:
+        raise RuntimeWarning(f"Execution ended with unsupported ProgramState type '{type(state)}'.")
+
+
 def _get_activity_task(self):
     task = self.stepfunction_backend.get_activity_task(
         self._get_param("activityArn"), worker_name=self._get_param("workerName")
@@ -286,6 +316,7 @@ def install() -> None:
     parser_models.stepfunctions_parser_backends = backends
     sfn_responses.StepFunctionResponse.get_activity_task = _get_activity_task
     sfn_responses.StepFunctionResponse.send_task_failure = _send_task_failure
+    BaseExecutionWorkerCommunication._reflect_execution_status = _reflect_execution_status
     _installed = True
 
 

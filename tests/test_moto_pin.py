@@ -44,6 +44,8 @@ def params(fn) -> list[str]:
     ("moto.moto_server.threaded_moto_server:ThreadedMotoServer", "__init__",
      ["self", "ip_address", "port", "verbose"]),
     ("moto.moto_server.werkzeug_app:DomainDispatcherApplication", "get_backend_for_host", ["self", "host"]),
+    ("moto.stepfunctions.parser.backend.execution:BaseExecutionWorkerCommunication", "_reflect_execution_status",
+     ["self"]),
 ])
 def test_internals_the_extension_relies_on_keep_their_signature(owner, name, expected):
     module, cls = owner.split(":")
