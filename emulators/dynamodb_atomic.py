@@ -2,8 +2,10 @@
 
 moto's server runs each request in its own thread and its backend reads,
 changes and stores an item without a lock, so two concurrent
-`list_append` updates of one item can lose one. AWS applies each write to an
-item atomically; one lock per backend around the writing calls gives that.
+`list_append` updates of one item can lose one, and a read during an update
+can see half of it (a status changed, the field set with it not yet). AWS
+applies each write to an item atomically; one lock around the calls that
+write or read items gives that.
 """
 
 import functools
@@ -11,7 +13,8 @@ import threading
 
 from moto.dynamodb.models import DynamoDBBackend
 
-_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
+_ITEM_CALLS = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item",
+           "get_item", "query", "scan", "batch_get_item", "transact_get_items")
 _lock = threading.RLock()
 
 
@@ -26,8 +29,8 @@ def _atomic(method):
 
 
 def install() -> None:
-    """Serialise DynamoDB writes (idempotent)."""
-    for name in _WRITES:
+    """Serialise the DynamoDB calls that read or write items (idempotent)."""
+    for name in _ITEM_CALLS:
         method = getattr(DynamoDBBackend, name)
         if not getattr(method, "__jobservice_atomic__", False):
             setattr(DynamoDBBackend, name, _atomic(method))
