@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from . import asl, job_updates, observe
 from .dynamodb_connection import dumps, now
 from .errors import Conflict
-from .resources import JOB, RUN, RUN_ATTR, WORKER, aws_name
+from .resources import JOB, RUN_ATTR, WORKER, aws_name
 from .worker_info import new_token, token_hash, worker_id_for
 
 log = logging.getLogger(__name__)

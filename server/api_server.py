@@ -95,7 +95,3 @@ def check_api_key(keys, header: str | None) -> None:
     key = key.strip()
     if scheme.lower() != "bearer" or not key or not any(hmac.compare_digest(key, k) for k in keys):
         raise Unauthorized("this call needs 'Authorization: Bearer <api key>'")
-
-
-def service_of(app) -> object:
-    return app.extensions["jobservice"]

@@ -3,20 +3,18 @@
 import json
 
 from botocore.exceptions import ClientError
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from . import asl
 from .dynamodb_connection import Update, dumps, now
 from .errors import BadRequest, Invalid, NotFound
-from .resources import JOB_DEFINITION, WORKER, aws_name, check_name, parse_json_body, render_definition
+from .resources import (JOB_DEFINITION, WORKER, aws_name, check_name, current_service, parse_json_body,
+                        render_definition)
 
 bp = Blueprint("definitions", __name__)
 #: Batch needs an image; a locally run worker has none.
 LOCAL_IMAGE = "jobservice/local-worker"
 
-
-def _service():
-    return current_app.extensions["jobservice"]
 
 
 def _optional(body: dict, key: str, kinds, check=None, what: str = ""):
@@ -144,7 +142,7 @@ def _create_state_machine(service, name: str, definition: str) -> str:
 
 @bp.post("/v2/definitions")
 def create_definition():
-    service = _service()
+    service = current_service()
     body = parse_json_body(request, service.settings.max_json_bytes)
     kind = body.get("type")
     if kind == "worker":
@@ -166,7 +164,7 @@ def create_definition():
 def get_definition(urn):
     if not urn.startswith((WORKER, JOB_DEFINITION)):
         raise NotFound(f"no definition {urn!r}")
-    item = _service().db.get(urn)
+    item = current_service().db.get(urn)
     if item is None:
         raise NotFound(f"no definition {urn!r}")
     return jsonify(render_definition(item))
@@ -178,6 +176,6 @@ def list_definitions():
     kinds = {"worker": ["worker"], "job": ["job-definition"], None: ["worker", "job-definition"]}
     if kind not in kinds:
         raise BadRequest(f"'type' must be 'worker' or 'job', got {kind!r}")
-    db = _service().db
+    db = current_service().db
     items = [i for k in kinds[kind] for i in db.by_kind(k)]
     return jsonify({"definitions": [render_definition(i) for i in items]})

@@ -1,9 +1,10 @@
 """The API Server's file routes: a user reads any job's files through presigned URLs."""
 
 from botocore.exceptions import ClientError
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
 from . import observe
+from .resources import current_service
 from .errors import NotFound
 
 bp = Blueprint("files", __name__)
@@ -26,4 +27,4 @@ def file_info(service, key: str) -> dict:
 
 @bp.get("/v2/files/<path:key>")
 def get_file(key):
-    return jsonify(file_info(current_app.extensions["jobservice"], key))
+    return jsonify(file_info(current_service(), key))

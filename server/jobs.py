@@ -1,24 +1,21 @@
 """The API Server's jobs: requests are queued, jobs are read, listed and cancelled."""
 
 from botocore.exceptions import ClientError
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from . import job_updates
 from .dynamodb_connection import dumps, now
 from .errors import BadRequest, Conflict, NotFound, ServiceUnavailable
-from .resources import (JOB, JOB_DEFINITION, JOB_STATUSES, REQUEST, id_of, new_id, parse_json_body,
-                        render_job, render_request)
+from .resources import (JOB, JOB_DEFINITION, JOB_STATUSES, REQUEST, current_service, id_of, new_id,
+                        parse_json_body, render_job, render_request)
 
 bp = Blueprint("jobs", __name__)
 
 
-def _service():
-    return current_app.extensions["jobservice"]
-
 
 def _get(urn: str, prefix: str) -> dict:
     id_of(urn, prefix)
-    item = _service().db.get(urn)
+    item = current_service().db.get(urn)
     if item is None:
         raise NotFound(f"no resource {urn!r}")
     return item
@@ -26,7 +23,7 @@ def _get(urn: str, prefix: str) -> dict:
 
 @bp.post("/v2/jobs/requests")
 def create_request():
-    service = _service()
+    service = current_service()
     body = parse_json_body(request, service.settings.max_json_bytes)
     definition = body.get("definition")
     if not isinstance(definition, str) or not definition:
@@ -63,7 +60,7 @@ def list_jobs():
     status, definition = request.args.get("status"), request.args.get("definition")
     if status is not None and status not in JOB_STATUSES:
         raise BadRequest(f"'status' must be one of {', '.join(JOB_STATUSES)}")
-    jobs = [j for j in _service().db.by_kind("job")
+    jobs = [j for j in current_service().db.by_kind("job")
             if (status is None or j.get("status") == status)
             and (definition is None or j.get("definition") == definition)]
     return jsonify({"jobs": [render_job(j) for j in jobs]})
@@ -71,7 +68,7 @@ def list_jobs():
 
 @bp.post("/v2/jobs/<urn>/cancel")
 def cancel_job(urn):
-    service = _service()
+    service = current_service()
     job = _get(urn, JOB)
     if job.get("status") != "RUNNING":
         raise Conflict(f"job {urn} has already ended ({job.get('status')})")

@@ -4,6 +4,8 @@ import json
 import re
 import uuid
 
+from flask import current_app
+
 from .errors import BadRequest, NotFound, PayloadTooLarge
 
 NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -17,6 +19,11 @@ JOB_STATUSES = ("RUNNING", "COMPLETED", "FAILED", "TIMED_OUT", "CANCELLED")
 #: Step Functions execution status -> job status.
 EXECUTION_TO_JOB = {"RUNNING": "RUNNING", "SUCCEEDED": "COMPLETED", "FAILED": "FAILED",
                     "TIMED_OUT": "TIMED_OUT", "ABORTED": "CANCELLED", "PENDING_REDRIVE": "FAILED"}
+
+
+def current_service():
+    """The Service that the Flask app handling this request belongs to."""
+    return current_app.extensions["jobservice"]
 
 
 def aws_name(prefix: str, name: str) -> str:

@@ -2,7 +2,7 @@
 
 import re
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from .errors import BadRequest, Conflict, Forbidden
 from .files import file_info

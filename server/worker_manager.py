@@ -3,25 +3,22 @@
 import json
 
 from botocore.exceptions import BotoCoreError, ClientError
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from . import job_updates, observe
 from .dynamodb_connection import dumps, now
 from .errors import BadRequest, Conflict, Forbidden, ServiceUnavailable
 from .files import file_info
-from .resources import loads, parse_json_body
+from .resources import current_service, loads, parse_json_body
 
 bp = Blueprint("worker_manager", __name__)
 PARTICIPANT = "Worker Manager"
 
 
-def _service():
-    return current_app.extensions["jobservice"]
-
 
 def authenticated():
     """The calling worker's info, from its bearer token."""
-    service = _service()
+    service = current_service()
     return service, service.worker_info.authenticate(request.headers.get("Authorization"))
 
 
@@ -47,7 +44,7 @@ def start():
 @bp.post("/v2/worker/results")
 @bp.post("/v2/workers/results")
 def results():
-    service = _service()
+    service = current_service()
     body = parse_json_body(request, service.settings.max_json_bytes)
     if "data" not in body:
         raise BadRequest("results need 'data' (any JSON)")
@@ -108,7 +105,7 @@ def parse_finish(body: dict) -> tuple[str, dict]:
 @bp.post("/v2/worker/finish")
 @bp.post("/v2/workers/finish")
 def finish():
-    service = _service()
+    service = current_service()
     status, outcome = parse_finish(parse_json_body(request, service.settings.max_json_bytes))
     _, info = authenticated()
     fields = {"output": dumps(outcome["output"])} if status == "SUCCEEDED" else {"error": dumps(outcome)}
