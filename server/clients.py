@@ -12,8 +12,9 @@ from .config import Settings
 # GetActivityTask holds for up to 60 s on AWS: the read timeout must outlast it.
 _LONG_POLL = Config(read_timeout=70, connect_timeout=5, retries={"max_attempts": 2, "mode": "standard"},
                     max_pool_connections=50)
+# Requests are built from checked values only: botocore's own parameter validation is work done twice.
 _DEFAULT = Config(read_timeout=30, connect_timeout=5, retries={"max_attempts": 3, "mode": "standard"},
-                  max_pool_connections=50, s3={"addressing_style": "path"})
+                  max_pool_connections=50, s3={"addressing_style": "path"}, parameter_validation=False)
 
 
 def _drop_expect_header(request, **_):

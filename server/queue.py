@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 PARTICIPANT = "Queue"
 #: Pauses before re-reading an execution still RUNNING after a worker finished: the last task's
 #: execution ends a few ms after SendTaskSuccess; a middle task's never does (the sweep covers the rest).
-SETTLE_PAUSES = (0.01, 0.03, 0.08, 0.15)
+SETTLE_PAUSES = (0.01, 0.04)
 
 
 class QueueProcessor:
