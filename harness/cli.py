@@ -55,9 +55,11 @@ def main(verbose):
 @click.option("--batch-endpoint-url", envvar="HARNESS_BATCH_ENDPOINT_URL",
               help="Send worker runs to the Batch at this endpoint instead (e.g. one `harness emulate` that "
                    "processes of several roles share); the rest stays on the target.")
+@click.option("--max-upload-bytes", type=click.IntRange(1), envvar="HARNESS_MAX_UPLOAD_BYTES",
+              help="Largest worker file upload (larger: 413). Default 64 MiB.")
 @_target_options
-def serve(port, host, api_keys, public_url, worker_logs, roles, workers, batch_endpoint_url, target, endpoint_url,
-          redis_url, prefix, region):
+def serve(port, host, api_keys, public_url, worker_logs, roles, workers, batch_endpoint_url, max_upload_bytes,
+          target, endpoint_url, redis_url, prefix, region):
     """Serve the Job Service API until Ctrl-C or SIGTERM."""
     roles = ROLES if not roles or "all" in roles else tuple(r for r in ROLES if r in roles)
     if target == "embedded" and roles != ROLES:
@@ -74,6 +76,7 @@ def serve(port, host, api_keys, public_url, worker_logs, roles, workers, batch_e
                              redis_url=redis_url, prefix=prefix, region=region, public_url=public_url,
                              worker_output=worker_logs, roles=roles, workers=workers,
                              batch_endpoint_url=batch_endpoint_url,
+                             settings_overrides={"max_upload_bytes": max_upload_bytes} if max_upload_bytes else None,
                              say=lambda text: click.echo(text, err=True))
     try:
         running.start()

@@ -1,5 +1,6 @@
 """`harness serve` as an outside suite runs it: a port, API keys, a worker process, SIGTERM."""
 
+import json
 import os
 import sys
 import time
@@ -13,7 +14,8 @@ WORKERS = os.path.join(os.path.dirname(__file__), "workers")
 
 def test_serve_with_an_api_key_runs_a_job_and_stops_its_workers_on_sigterm(tmp_path):
     port = free_port()
-    with Proc([*HARNESS, "serve", "--port", str(port), "--api-key", "k1", "--api-key", "k2"], timeout=60) as serve:
+    with Proc([*HARNESS, "serve", "--port", str(port), "--api-key", "k1", "--api-key", "k2",
+               "--max-upload-bytes", "1024"], timeout=60) as serve:
         url = serve.output[0]
         assert url == f"http://127.0.0.1:{port}"
         assert requests.get(f"{url}/v2/health", timeout=10).json()["target"] == "embedded"
@@ -38,6 +40,13 @@ def test_serve_with_an_api_key_runs_a_job_and_stops_its_workers_on_sigterm(tmp_p
         while not (tmp_path / "env.json").exists():
             assert time.monotonic() < deadline, serve.stderr()
             time.sleep(0.02)
+        token = json.loads((tmp_path / "env.json").read_text())["JOBSERVICE_WORKER_TOKEN"]
+        as_worker = {"Authorization": f"Bearer {token}"}
+        too_big = requests.post(f"{url}/v2/workers/files?name=big.bin", data=b"x" * 2048, headers=as_worker,
+                                timeout=10)
+        assert too_big.status_code == 413 and too_big.json()["error"]["code"] == "PayloadTooLarge"
+        assert requests.post(f"{url}/v2/workers/files?name=small.bin", data=b"x" * 100, headers=as_worker,
+                             timeout=10).status_code == 201
         workers = [pid for pid in _children_tree(serve.pid) if _cmdline(pid).endswith("gate")]
         assert len(workers) == 1
         assert serve.stop() == 0
