@@ -340,3 +340,16 @@ def test_a_state_machine_left_by_an_earlier_deployment_is_taken_over(client, ser
     job = client.register_job(name, {"StartAt": "B", "States": {"B": {"Type": "Pass", "End": True}}})
     assert job["state_machine_arn"] == left
     assert json.loads(sfn.describe_state_machine(stateMachineArn=left)["definition"])["StartAt"] == "B"
+
+
+def test_an_unreachable_backing_service_is_503_naming_it():
+    from harness.service import RunningService
+
+    with RunningService(prefix="noredis", redis_url="redis://127.0.0.1:1/0") as broken:
+        health = requests.get(f"{broken.url}/v2/health", timeout=30)
+        assert health.status_code == 503
+        assert health.json()["status"] == "unavailable" and "redis" in health.json()["failing"]
+        assert health.json()["error"]["code"] == "ServiceUnavailable"
+        worker_call = requests.post(f"{broken.url}/v2/workers/start", timeout=30,
+                                    headers={"Authorization": "Bearer someone.secret"})
+        assert error_of(worker_call, 503)["message"].startswith("the cache (Redis) is unreachable")
