@@ -196,16 +196,12 @@ class ActivityPoller:
             try:
                 self.poll_once(arn)
                 backoff = 0.1
-            except ClientError as exc:
-                if exc.response["Error"]["Code"] == "ActivityDoesNotExist":
+            except Exception as exc:  # noqa: BLE001 - keep polling through a bad moment
+                if self._stop.is_set() or (isinstance(exc, ClientError)
+                                           and exc.response["Error"]["Code"] == "ActivityDoesNotExist"):
                     return
-                log.warning("polling %s failed; retrying in %.1f s", arn, backoff, exc_info=True)
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
-            except Exception:  # noqa: BLE001
-                if self._stop.is_set():
-                    return
-                self.service.report_error()
+                if not isinstance(exc, ClientError):  # a backend's refusal is no bug of ours
+                    self.service.report_error()
                 log.warning("polling %s failed; retrying in %.1f s", arn, backoff, exc_info=True)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)

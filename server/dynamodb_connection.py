@@ -15,7 +15,6 @@ from botocore.exceptions import ClientError
 
 from . import observe
 
-JSON_FIELDS = ("input", "output", "error", "environment", "command", "definition_doc", "data")
 BY_KIND = "by-kind"
 ACTIVE = "active"
 PARTICIPANT = "DynamoDB Connection"

@@ -4,7 +4,7 @@ import re
 
 from flask import Blueprint, jsonify, request
 
-from .errors import BadRequest, Conflict, Forbidden
+from .errors import BadRequest, Forbidden
 from .files import file_info
 from .worker_manager import authenticated, job_prefix
 
@@ -32,8 +32,7 @@ def upload():
         if name is None:
             raise BadRequest("a raw upload needs '?name=<file name>'")
     check_file_name(name)
-    if info["status"] not in ("SUBMITTED", "RUNNING"):
-        raise Conflict(f"worker run {info['worker']} has finished: its token can read but no longer write")
+    service.worker_info.require_writable(info)
     key = f"{job_prefix(info)}{info['worker']}/{name}"
     service.clients.s3.put_object(Bucket=service.settings.names.bucket, Key=key, Body=data)
     return jsonify({"key": key, "size": len(data)}), 201

@@ -13,9 +13,9 @@ import secrets
 import redis
 
 from . import observe
-from .dynamodb_connection import ConditionFailed, Update, dumps, now
+from .dynamodb_connection import ConditionFailed, Update, now
 from .errors import Conflict, ServiceUnavailable, Unauthorized
-from .resources import RUN, RUN_ATTR
+from .resources import RUN
 
 CACHE = "AWS ElastiCache"
 ACTIVE_STATUSES = ("SUBMITTED", "RUNNING")
@@ -133,16 +133,13 @@ class WorkerInfo:
             raise Conflict(f"worker run {info['worker']} has finished: "
                            "its token can read but no longer write") from None
 
+    @staticmethod
+    def require_writable(info: dict) -> None:
+        """Conflict unless the run is unfinished: a finished run's token can read but not write."""
+        if info["status"] not in ACTIVE_STATUSES:
+            raise Conflict(f"worker run {info['worker']} has finished ({info['status']}): "
+                           "its token can read but no longer write")
+
     def running(self) -> list[dict]:
         """Every run not yet finished."""
         return self.db.active("run")
-
-
-def run_entry_update(update: Update, worker_id: str, **fields) -> Update:
-    """Set fields of the run's entry in its job item."""
-    for key, value in fields.items():
-        update.set((RUN_ATTR + worker_id, key), value)
-    return update
-
-
-__all__ = ["WorkerInfo", "dumps", "run_entry_update"]

@@ -13,6 +13,8 @@ from .resources import current_service, loads, parse_json_body
 
 bp = Blueprint("worker_manager", __name__)
 PARTICIPANT = "Worker Manager"
+#: What Step Functions (or an emulator of it) answers for a task token whose task has ended.
+TASK_ENDED = ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist")
 
 
 
@@ -58,8 +60,7 @@ def results():
     for key in files:
         if not key.startswith(prefix):
             raise Forbidden(f"file {key!r} does not belong to this worker's job")
-    if info["status"] not in ("SUBMITTED", "RUNNING"):
-        raise Conflict(f"worker run {info['worker']} has finished: its token can read but no longer write")
+    service.worker_info.require_writable(info)
     for key in files:
         file_info(service, key)
     observe.note(PARTICIPANT, "Update Worker Results")
@@ -75,12 +76,11 @@ def results():
 def heartbeat():
     """Tell Step Functions the run is alive (for definitions with heartbeat_seconds); not in the contract."""
     service, info = authenticated()
-    if info["status"] not in ("SUBMITTED", "RUNNING"):
-        raise Conflict(f"worker run {info['worker']} has finished ({info['status']})")
+    service.worker_info.require_writable(info)
     try:
         service.clients.sfn.send_task_heartbeat(taskToken=info["task_token"])
     except ClientError as exc:
-        if exc.response["Error"]["Code"] in ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist"):
+        if exc.response["Error"]["Code"] in TASK_ENDED:
             raise Conflict(f"the activity task of worker run {info['worker']} has already ended") from exc
         raise
     return jsonify({"worker": info["worker"], "status": info["status"]})
@@ -119,7 +119,7 @@ def finish():
             service.clients.sfn.send_task_failure(taskToken=info["task_token"], **outcome)
     except ClientError as exc:
         code = exc.response["Error"]["Code"]
-        if code not in ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist"):
+        if code not in TASK_ENDED:
             _reopen(service, claimed)
             raise
         error = dumps({"error": "States.Timeout", "cause": f"the activity task had ended: {code}"})
