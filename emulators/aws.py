@@ -4,15 +4,14 @@ import logging
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-from . import batch_local, dispatch_cache, dynamodb_atomic, sfn_activities
+from . import batch_local, dispatch_cache, dynamodb_atomic, scope, sfn_activities
 
 
 def install() -> None:
-    """Install every extension of moto (idempotent)."""
+    """Install every extension of moto (idempotent); each applies only to the harness's servers (scope.py)."""
     sfn_activities.install()
     batch_local.install()
     dynamodb_atomic.install()
-    dispatch_cache.install()
 
 
 class EmbeddedAWS:
@@ -38,12 +37,18 @@ class EmbeddedAWS:
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         self._server = ThreadedMotoServer(ip_address=self._host, port=self._port, verbose=False)
         self._server.start()
+        # werkzeug's request handler reads `server.app` per request: wrap it before anyone is told the URL.
+        server = self._server._server
+        dispatch_cache.install(server.app)
+        server.app = scope.scoped(server.app)
+        scope.serving(server.server_port)
         return self
 
     def stop(self) -> None:
         """Release long polls, end worker processes, stop the server."""
         if self._server is None:
             return
+        scope.stopped(self._server._server.server_port)
         sfn_activities.wake_all()
         batch_local.kill_all()
         self._server.stop()

@@ -5,6 +5,9 @@ running anything. Here a job's container `command` starts as a local process
 with the container's environment (job definition plus overrides), and the job
 follows it: RUNNING while it runs, SUCCEEDED or FAILED by its exit code,
 FAILED when it cannot start, exceeds its attempt duration or is terminated.
+
+Only jobs submitted through the harness's own server run so (emulators.scope): a
+`mock_aws` of the same process keeps stock moto's Batch.
 """
 
 import logging
@@ -16,7 +19,9 @@ import threading
 from datetime import datetime
 
 from moto.batch import models as batch_models
-from moto.core.config import default_user_config
+from moto.batch import responses as batch_responses
+
+from . import scope
 
 log = logging.getLogger(__name__)
 
@@ -127,20 +132,51 @@ def kill_all() -> None:
         t.join()
 
 
+_stock_init = batch_models.Job.__init__
+_stock_run = batch_models.Job.run
+_stock_terminate = batch_models.Job.terminate
 _container_details = batch_models.Job._container_details
+_stock_batch_backend = batch_responses.BatchResponse.batch_backend
+
+
+def _local(job) -> bool:
+    return getattr(job, "jobservice_local", False)
+
+
+def _init(job, *args, **kwargs) -> None:
+    """Replace Job.__init__: remember whether the harness's server submitted the job."""
+    _stock_init(job, *args, **kwargs)
+    job.jobservice_local = scope.active()
+
+
+def _dispatch_run(job) -> None:
+    (_run if _local(job) else _stock_run)(job)
+
+
+def _dispatch_terminate(job, reason: str) -> None:
+    (_terminate if _local(job) else _stock_terminate)(job, reason)
 
 
 def _container_details_with_exit_code(job) -> dict:
     """Report the process's exit code as the container's, as DescribeJobs does on AWS."""
     details = _container_details(job)
-    if job.exit_code is not None:
+    if _local(job) and job.exit_code is not None:
         details["exitCode"] = job.exit_code
     return details
 
 
+@property
+def _batch_backend(self):
+    """The full Batch backend for the harness's requests, whatever `use_docker` a user's mock set."""
+    if scope.active():
+        return batch_models.batch_backends[self.current_account][self.region]
+    return _stock_batch_backend.fget(self)
+
+
 def install() -> None:
-    """Make moto's Batch run jobs as local processes (idempotent)."""
-    default_user_config.setdefault("batch", {})["use_docker"] = True
-    batch_models.Job.run = _run
-    batch_models.Job.terminate = _terminate
+    """Make moto's Batch run the harness's jobs as local processes (idempotent)."""
+    batch_models.Job.__init__ = _init
+    batch_models.Job.run = _dispatch_run
+    batch_models.Job.terminate = _dispatch_terminate
     batch_models.Job._container_details = _container_details_with_exit_code
+    batch_responses.BatchResponse.batch_backend = _batch_backend

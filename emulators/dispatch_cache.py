@@ -3,23 +3,15 @@
 moto's DomainDispatcherApplication lists moto's ~200 package folders (a
 listdir and an isdir each) and then tries its URL patterns for every request,
 under one lock that every request thread shares. The answers never change
-while the process runs, so they are computed once per host.
+while the process runs, so the harness's server computes them once per host
+(on its own dispatcher instance: other moto servers of the process are untouched).
 """
 
-import functools
+import types
 
-from moto import backends
 from moto.moto_server import werkzeug_app
 
 _original = werkzeug_app.DomainDispatcherApplication.get_backend_for_host
-
-
-@functools.lru_cache(maxsize=None)
-def _modules() -> frozenset:
-    return frozenset(_original_list())
-
-
-_original_list = backends.list_of_moto_modules
 
 
 def _cached_backend_for_host(self, host):
@@ -29,7 +21,6 @@ def _cached_backend_for_host(self, host):
     return cache[host]
 
 
-def install() -> None:
-    """Cache moto's module list and its host-to-backend answers (idempotent)."""
-    backends.list_of_moto_modules = _modules
-    werkzeug_app.DomainDispatcherApplication.get_backend_for_host = _cached_backend_for_host
+def install(dispatcher: werkzeug_app.DomainDispatcherApplication) -> None:
+    """Cache one dispatcher's host-to-backend answers (idempotent)."""
+    dispatcher.get_backend_for_host = types.MethodType(_cached_backend_for_host, dispatcher)

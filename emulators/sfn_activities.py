@@ -5,7 +5,10 @@ execution an empty activity store and routes no GetActivityTask. This module
 adds what AWS does: one activity store shared by all executions, a
 GetActivityTask long poll that returns as soon as a task exists, task tokens
 indexed for SendTask* in O(1), CreateActivity idempotent, and SendTaskFailure
-keeping its cause.
+keeping its cause, executions named, stopped and bounded as on AWS.
+
+Every change applies to requests that the harness's own server answers
+(emulators.scope); a `mock_aws` of the same process keeps stock moto's Step Functions.
 """
 
 import copy
@@ -15,15 +18,22 @@ import threading
 import time
 
 from moto.core.common_models import BackendDict
-from moto.core.config import default_user_config
 from moto.core.responses import ActionResult, EmptyResult
+from moto.moto_api._internal import mock_random
+from moto.stepfunctions import models as sfn_models
 from moto.stepfunctions import responses as sfn_responses
 from moto.core.exceptions import AWSError
-from moto.stepfunctions.exceptions import ActivityDoesNotExist, InvalidToken
+from moto.stepfunctions.exceptions import (
+    ActivityDoesNotExist,
+    InvalidExecutionInput,
+    InvalidToken,
+    ValidationException,
+)
 from moto.stepfunctions.parser import models as parser_models
 from moto.stepfunctions.parser.api import (
+    ExecutionFailedEventDetails,
     ExecutionStatus,
-    InvalidExecutionInput,
+    HistoryEventType,
 )
 from moto.stepfunctions.parser.asl.eval.callback.callback import (
     ActivityCallbackEndpoint,
@@ -31,6 +41,10 @@ from moto.stepfunctions.parser.asl.eval.callback.callback import (
     CallbackOutcomeFailure,
     CallbackOutcomeSuccess,
 )
+from moto.stepfunctions.parser.asl.eval.environment import Environment
+from moto.stepfunctions.parser.asl.eval.event.event_manager import EventManager
+from moto.stepfunctions.parser.asl.utils import boto_client
+from moto.stepfunctions.parser.asl.utils.encoding import to_json_str
 from moto.stepfunctions.parser.asl.eval.program_state import (
     ProgramEnded,
     ProgramError,
@@ -39,11 +53,22 @@ from moto.stepfunctions.parser.asl.eval.program_state import (
 )
 from moto.stepfunctions.parser.backend.activity import Activity, ActivityTask
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+from . import scope
 
 #: Longest a GetActivityTask call waits for a task, as on AWS.
 POLL_SECONDS = 60.0
 # A task is queued a moment before its callback endpoint is registered.
 _ENDPOINT_GRACE_SECONDS = 2.0
+# How often a waiting GetActivityTask looks whether its client is still connected.
+_LIVENESS_SECONDS = 1.0
+#: AWS's hard quota of events in one execution's history (Step Functions service quotas).
+HISTORY_QUOTA = 25_000
+HISTORY_QUOTA_CAUSE = f"The execution reached the maximum number of history events ({HISTORY_QUOTA})."
+# Events that end an execution: the only ones recorded once it is over the quota or stopped.
+_LAST_EVENTS = frozenset({HistoryEventType.ExecutionSucceeded, HistoryEventType.ExecutionFailed,
+                          HistoryEventType.ExecutionAborted, HistoryEventType.ExecutionTimedOut})
 
 
 class TaskTimedOut(AWSError):
@@ -74,16 +99,33 @@ class WaitableActivity(Activity):
             self._tasks.append(task)
             self._ready.notify()
 
-    def take(self, timeout: float) -> ActivityTask | None:
-        """Pop the next task, waiting up to `timeout` seconds for one."""
+    def take(self, timeout: float, connected=lambda: True) -> ActivityTask | None:
+        """Pop the next task, waiting up to `timeout` seconds for one.
+
+        A poller whose client has gone (`connected()` false) takes nothing: the task it
+        would have had stays first in line for the next poller, as on AWS.
+        """
         deadline = time.monotonic() + timeout
         with self._ready:
             generation = self._generation
-            while not self._tasks and generation == self._generation:
+            while generation == self._generation:
+                if not connected():
+                    self._ready.notify()  # a task this poller was woken for goes to another
+                    return None
+                if self._tasks:
+                    return self._tasks.popleft()
                 left = deadline - time.monotonic()
-                if left <= 0 or not self._ready.wait(left):
-                    break
-            return self._tasks.popleft() if self._tasks else None
+                if left <= 0:
+                    return None
+                # Wake now and then to notice a client that has gone while nothing happens.
+                self._ready.wait(min(left, _LIVENESS_SECONDS))
+            return self._tasks.popleft() if self._tasks and connected() else None
+
+    def give_back(self, task: ActivityTask) -> None:
+        """Put a task taken for a client that has gone back first in line."""
+        with self._ready:
+            self._tasks.appendleft(task)
+            self._ready.notify()
 
     def wake_all(self) -> None:
         """Make every poller waiting now return empty-handed (server shutdown)."""
@@ -114,6 +156,104 @@ class _OwnedActivity:
         self._activity.add_task(task)
 
 
+class _HistoryQuota(EventManager):
+    """An execution's history as AWS keeps it: at most HISTORY_QUOTA events, nothing after its end.
+
+    When an execution holds HISTORY_QUOTA - 1 events, the next one must end it (its
+    ExecutionSucceeded); any other fails the execution instead, and its ExecutionFailed is
+    the last event. Once the execution is stopped, only its ExecutionAborted is recorded.
+    """
+
+    def __init__(self, env: Environment, cloud_watch_logging_session=None):
+        super().__init__(cloud_watch_logging_session=cloud_watch_logging_session)
+        self._env = env
+        self._count = 0
+        self._count_lock = threading.Lock()
+        self.closed = False
+
+    def add_event(self, context, event_type, event_details=None, timestamp=None, update_source_event_id=True):
+        over_quota = False
+        with self._count_lock:
+            last = event_type in _LAST_EVENTS
+            if self.closed and not last:
+                return self._count
+            if self._count >= HISTORY_QUOTA - 1 and not last:
+                self.closed = over_quota = True
+            else:
+                self._count += 1
+        if over_quota:
+            self._env.set_error(ExecutionFailedEventDetails(error="States.Runtime", cause=HISTORY_QUOTA_CAUSE))
+            return self._count
+        return super().add_event(context, event_type, event_details, timestamp, update_source_event_id)
+
+
+class _StoppableEnvironment(Environment):
+    """The root environment of an execution: a stop is final (no later error turns ABORTED into FAILED)."""
+
+    def set_error(self, error) -> None:
+        if not isinstance(self._program_state, ProgramStopped):
+            super().set_error(error)
+
+
+class _Worker(ExecutionWorker):
+    def _get_evaluation_environment(self) -> Environment:
+        env = super()._get_evaluation_environment()
+        env.__class__ = _StoppableEnvironment
+        env.event_manager = _HistoryQuota(env, self._cloud_watch_logging_session)
+        return env
+
+
+class _WorkerCommunication(BaseExecutionWorkerCommunication):
+    def _reflect_execution_status(self) -> None:
+        _reflect_execution_status(self)
+        self.execution.ended()
+
+
+class HarnessExecution(Execution):
+    """An execution as on AWS: JSON output, history quota, StopExecution at once."""
+
+    def __init__(self, *args, on_end=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._on_end = on_end
+
+    def _get_start_execution_worker_comm(self) -> BaseExecutionWorkerCommunication:
+        return _WorkerCommunication(self)
+
+    def _get_start_execution_worker(self) -> ExecutionWorker:
+        worker = super()._get_start_execution_worker()
+        worker.__class__ = _Worker
+        return worker
+
+    def ended(self) -> None:
+        if self._on_end is not None:
+            self._on_end(self)
+
+    def environment(self, wait: float = 0.0) -> Environment | None:
+        """The interpreter's environment (None until its thread has made it)."""
+        deadline = time.monotonic() + wait
+        while True:
+            env = getattr(self.exec_worker, "env", None)
+            if env is not None or time.monotonic() >= deadline:
+                return env
+            time.sleep(0.001)
+
+    def stop(self, stop_date, error, cause) -> None:
+        """ABORTED at once; the tasks it waits on end now and their tokens are closed."""
+        env = self.environment(wait=_ENDPOINT_GRACE_SECONDS)
+        if env is None or self.exec_status != ExecutionStatus.RUNNING:
+            return
+        env.event_manager.closed = True
+        super().stop(stop_date=stop_date, error=error, cause=cause)
+        self.stop_date = stop_date
+        self.exec_status = ExecutionStatus.ABORTED
+        # Wake the interpreter's threads that wait for a worker, a heartbeat or an outcome.
+        for endpoint in list(env.callback_pool_manager._pool.values()):
+            if isinstance(endpoint, ActivityCallbackEndpoint):
+                endpoint.get_activity_task_start_endpoint().notify(None)
+            endpoint.interrupt_all()
+        self.ended()
+
+
 class ActivityBackend(parser_models.StepFunctionsParserBackend):
     """moto's executing Step Functions backend with working activities."""
 
@@ -121,6 +261,9 @@ class ActivityBackend(parser_models.StepFunctionsParserBackend):
         super().__init__(region_name, account_id)
         self.activity_queues: dict[str, WaitableActivity] = {}
         self.task_owners: dict[str, Execution] = {}
+        # Executions not ended yet, where a `.waitForTaskToken` token is looked for.
+        self._open: dict[str, HarnessExecution] = {}
+        self._open_lock = threading.Lock()
 
     @staticmethod
     def _validate_definition(definition: str):
@@ -165,7 +308,14 @@ class ActivityBackend(parser_models.StepFunctionsParserBackend):
             queue.wake_all()
 
     def start_execution(self, state_machine_arn, name=None, execution_input=None, trace_header=None):
-        # Mirrors the parent's start_execution, which hard-codes activity_store={}.
+        # Mirrors the parent's start_execution, which hard-codes activity_store={}, neither names
+        # nor validates the execution (StepFunctionBackend.start_execution does both), and runs
+        # an Execution that is not ours.
+        if name is not None:
+            if not name:
+                raise ValidationException("1 validation error detected: Value '' at 'name' failed to satisfy "
+                                          "constraint: Member must have length greater than or equal to 1")
+            self._validate_name(name)
         state_machine = self.describe_state_machine(state_machine_arn)
         existing = state_machine._handle_name_input_idempotency(name, execution_input)
         if existing is not None:
@@ -178,13 +328,14 @@ class ActivityBackend(parser_models.StepFunctionsParserBackend):
         try:
             json.loads(input_data)
         except ValueError as exc:
-            raise InvalidExecutionInput(str(exc))
+            raise InvalidExecutionInput(f"Invalid State Machine Execution Input: '{exc}'")
+        name = name or str(mock_random.uuid4())
         arn = (
             f"arn:{self.partition}:states:{self.region_name}:{self.account_id}"
             f":execution:{state_machine.name}:{name}"
         )
         store = _ExecutionActivities(self)
-        execution = Execution(
+        execution = HarnessExecution(
             name=name,
             sm_type=clone.sm_type,
             role_arn=clone.roleArn,
@@ -197,21 +348,39 @@ class ActivityBackend(parser_models.StepFunctionsParserBackend):
             input_data=input_data,
             trace_header=trace_header,
             activity_store=store,
+            on_end=self._ended,
         )
         store.execution = execution
+        with self._open_lock:
+            self._open[arn] = execution
         state_machine.executions.append(execution)
         execution.start()
         return execution
 
+    def _ended(self, execution) -> None:
+        with self._open_lock:
+            self._open.pop(execution.exec_arn, None)
+
+    def _owner(self, token: str):
+        """The execution that holds a task token: an activity task's, or a `.waitForTaskToken` callback's."""
+        execution = self.task_owners.get(token)
+        if execution is not None:
+            return execution
+        with self._open_lock:
+            open_executions = list(self._open.values())
+        for execution in open_executions:
+            env = execution.environment()
+            if env is not None and env.callback_pool_manager.get(token) is not None:
+                self.task_owners[token] = execution
+                return execution
+        raise InvalidToken("'Invalid token'")
+
     def _endpoint(self, token: str, wait: float = 0.0):
         """Return (execution, callback endpoint) of a token; endpoint None if gone."""
-        execution = self.task_owners.get(token)
-        if execution is None:
-            raise InvalidToken("no task has this token")
+        execution = self._owner(token)
         deadline = time.monotonic() + wait
         while True:
-            worker = execution.exec_worker
-            env = getattr(worker, "env", None)
+            env = execution.environment()
             endpoint = env.callback_pool_manager.get(token) if env is not None else None
             if endpoint is not None or time.monotonic() >= deadline:
                 return execution, endpoint
@@ -224,7 +393,7 @@ class ActivityBackend(parser_models.StepFunctionsParserBackend):
             raise ActivityDoesNotExist(activity_arn)
         deadline = time.monotonic() + wait
         while True:
-            task = queue.take(max(0.0, deadline - time.monotonic()))
+            task = queue.take(max(0.0, deadline - time.monotonic()), connected=scope.client_connected)
             if task is None:
                 return None
             execution, endpoint = self._endpoint(task.task_token, _ENDPOINT_GRACE_SECONDS)
@@ -233,6 +402,9 @@ class ActivityBackend(parser_models.StepFunctionsParserBackend):
                 endpoint, ActivityCallbackEndpoint
             ):
                 continue
+            if not scope.client_connected():  # gone while the task was being checked
+                queue.give_back(task)
+                return None
             endpoint.notify_activity_task_start(worker_name=worker_name)
             return task
 
@@ -267,13 +439,17 @@ def _reflect_execution_status(self) -> None:
     """Replace moto's: an execution's output, error and cause are set before its status says it ended.
 
     moto sets SUCCEEDED first and the output after, so a DescribeExecution in between reads
-    SUCCEEDED with a null output (and FAILED without its error).
+    SUCCEEDED with a null output (and FAILED without its error). The output is kept as the
+    JSON text AWS returns (moto keeps the value, and answers a JSON string without its quotes).
+    An execution that StopExecution has ended keeps its status and stop date.
     """
     execution = self.execution
+    if execution.exec_status == ExecutionStatus.ABORTED:
+        return
     state = execution.exec_worker.env.program_state()
     execution.stop_date = datetime.datetime.now(tz=datetime.timezone.utc)
     if isinstance(state, ProgramEnded):
-        execution.output = execution.exec_worker.env.states.get_input()
+        execution.output = to_json_str(execution.exec_worker.env.states.get_input(), separators=(",", ":"))
         execution.exec_status = ExecutionStatus.SUCCEEDED
     elif isinstance(state, ProgramStopped):
         execution.exec_status = ExecutionStatus.ABORTED
@@ -287,7 +463,21 @@ def _reflect_execution_status(self) -> None:
         raise RuntimeWarning(f"Execution ended with unsupported ProgramState type '{type(state)}'.")
 
 
+_stock_get_backend = sfn_responses.get_backend
+_stock_send_task_failure = sfn_responses.StepFunctionResponse.send_task_failure
+_stock_moto_server_port = boto_client.moto_server_port
+
+
+def _get_backend(account: str, region: str):
+    """Replace moto.stepfunctions.responses.get_backend: ours for the harness's requests, moto's otherwise."""
+    if scope.active():
+        return backends[account][region]
+    return _stock_get_backend(account, region)
+
+
 def _get_activity_task(self):
+    if not scope.active():  # stock moto routes no GetActivityTask
+        raise NotImplementedError("The get_activity_task action has not been implemented")
     task = self.stepfunction_backend.get_activity_task(
         self._get_param("activityArn"), worker_name=self._get_param("workerName")
     )
@@ -297,10 +487,39 @@ def _get_activity_task(self):
 
 
 def _send_task_failure(self):
+    if not scope.active():
+        return _stock_send_task_failure(self)
     self.stepfunction_backend.send_task_failure(
         self._get_param("taskToken"), error=self._get_param("error"), cause=self._get_param("cause")
     )
     return EmptyResult()
+
+
+class _CloudFormationBackends:
+    """What moto's CloudFormation reads as moto.stepfunctions.models.stepfunctions_backends.
+
+    A state machine that a stack of the harness's server creates lands in the backend that
+    its Step Functions requests read (one backend, whichever way a resource is created).
+    """
+
+    def __init__(self, stock):
+        self.stock = stock
+
+    def __getitem__(self, account_id):
+        return (backends if scope.active() else self.stock)[account_id]
+
+    def __getattr__(self, name):
+        return getattr(self.stock, name)
+
+
+def _moto_server_port() -> str:
+    """The port moto's ASL interpreter sends service-integration Tasks to: a running emulator's.
+
+    moto reads MOTO_PORT (default 5000), which only its own `moto_server` sets. Every
+    emulator of a process serves the same moto backends, so any running one is right.
+    """
+    ports = scope.serving_ports()
+    return str(ports[-1]) if ports else _stock_moto_server_port()
 
 
 backends = BackendDict(ActivityBackend, "stepfunctions")
@@ -308,15 +527,19 @@ _installed = False
 
 
 def install() -> None:
-    """Make moto's Step Functions execute ASL with working activities (idempotent)."""
+    """Give the harness's server Step Functions that execute ASL with working activities (idempotent).
+
+    Outside the harness's requests (a `mock_aws` in the same process) every patched function
+    does what stock moto does.
+    """
     global _installed
-    default_user_config.setdefault("stepfunctions", {})["execute_state_machine"] = True
     if _installed:
         return
-    parser_models.stepfunctions_parser_backends = backends
+    sfn_responses.get_backend = _get_backend
     sfn_responses.StepFunctionResponse.get_activity_task = _get_activity_task
     sfn_responses.StepFunctionResponse.send_task_failure = _send_task_failure
-    BaseExecutionWorkerCommunication._reflect_execution_status = _reflect_execution_status
+    sfn_models.stepfunctions_backends = _CloudFormationBackends(sfn_models.stepfunctions_backends)
+    boto_client.moto_server_port = _moto_server_port
     _installed = True
 
 

@@ -1,0 +1,77 @@
+"""Which requests the extensions apply to: only those that reach moto through the harness's own server.
+
+moto keeps its backends and its response classes in module globals that every moto
+server and every `mock_aws` of the process share, so a patch of a class reaches them
+all. Each extension in emulators/ therefore asks `active()` and, outside a request
+that one of our servers is answering, does exactly what stock moto does. A user's own
+`mock_aws` test in the same process (say, in the pytest session that also runs the
+harness's service) sees stock moto: executions not run, Batch jobs not run as local
+processes, CreateActivity not idempotent.
+"""
+
+import select
+import socket
+import threading
+
+_local = threading.local()
+
+
+def active() -> bool:
+    """True inside a request that a harness emulator is answering."""
+    return getattr(_local, "environ", None) is not None
+
+
+def client_connected() -> bool:
+    """False once the client of the current request has closed its connection (or it broke).
+
+    True when it cannot tell (not in a request of ours, or no socket to look at).
+    """
+    environ = getattr(_local, "environ", None)
+    sock = environ.get("werkzeug.socket") if environ is not None else None
+    if sock is None:
+        return True
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+        if not readable:
+            return True
+        # Readable with nothing to read: the client sent FIN. Data would be a pipelined request.
+        return sock.recv(1, socket.MSG_PEEK) != b""
+    except (OSError, ValueError):
+        return False
+
+
+def scoped(app):
+    """Wrap a WSGI app so that the extensions apply while it answers a request."""
+
+    def harness_emulator(environ, start_response):
+        previous = getattr(_local, "environ", None)
+        _local.environ = environ
+        try:
+            return app(environ, start_response)
+        finally:
+            _local.environ = previous
+
+    harness_emulator.wrapped = app
+    return harness_emulator
+
+
+_ports: list[int] = []
+_ports_lock = threading.Lock()
+
+
+def serving(port: int) -> None:
+    """Record that a harness emulator listens on `port` (until `stopped(port)`)."""
+    with _ports_lock:
+        _ports.append(port)
+
+
+def stopped(port: int) -> None:
+    with _ports_lock:
+        if port in _ports:
+            _ports.remove(port)
+
+
+def serving_ports() -> list[int]:
+    """Ports of the harness emulators running in this process, oldest first."""
+    with _ports_lock:
+        return list(_ports)
