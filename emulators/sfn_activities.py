@@ -242,8 +242,10 @@ class HarnessExecution(Execution):
         env = self.environment(wait=_ENDPOINT_GRACE_SECONDS)
         if env is None or self.exec_status != ExecutionStatus.RUNNING:
             return
-        env.event_manager.closed = True
         super().stop(stop_date=stop_date, error=error, cause=cause)
+        if not isinstance(env.program_state(), ProgramStopped):
+            return  # it ended on its own first
+        env.event_manager.closed = True
         self.stop_date = stop_date
         self.exec_status = ExecutionStatus.ABORTED
         # Wake the interpreter's threads that wait for a worker, a heartbeat or an outcome.
