@@ -196,6 +196,8 @@ class _StoppableEnvironment(Environment):
 
 
 class _Worker(ExecutionWorker):
+    # moto builds the worker and its environment itself: their classes are swapped after
+    # construction rather than their constructors copied (tests/test_moto_pin.py pins both).
     def _get_evaluation_environment(self) -> Environment:
         env = super()._get_evaluation_environment()
         env.__class__ = _StoppableEnvironment
