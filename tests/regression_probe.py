@@ -136,7 +136,24 @@ def batch_setup(make):
             "unknown_queue": call(batch.submit_job, jobName="j", jobQueue="none", jobDefinition="none")}
 
 
-PROBES = [state_machine_lifecycle, activity_lifecycle, executions, other_services, batch_setup]
+def documented_differences(make):
+    """Calls where the emulator follows AWS's documentation and stock moto does not."""
+    sfn = make("stepfunctions")
+    first = asl({"A": {"Type": "Pass", "End": True}})
+    sfn.create_state_machine(name="taken", definition=first, roleArn=ROLE)
+    sfn.create_activity(name="taken")
+    return {
+        "create_activity_twice": call(sfn.create_activity, name="taken").get("error", "same ARN"),
+        "create_state_machine_other_definition": call(
+            sfn.create_state_machine, name="taken", definition=asl({"B": {"Type": "Pass", "End": True}}, "B"),
+            roleArn=ROLE).get("error", "the old machine"),
+        "invalid_definition": call(sfn.create_state_machine, name="bad", definition='{"StartAt": 1}',
+                                   roleArn=ROLE).get("error", "created"),
+        "unknown_task_token": call(sfn.send_task_success, taskToken="none", output="{}").get("error", "accepted"),
+    }
+
+
+PROBES = [documented_differences, state_machine_lifecycle, activity_lifecycle, executions, other_services, batch_setup]
 
 
 def run_all(make) -> dict:

@@ -18,6 +18,19 @@ DOCUMENTED = {
     # StartExecution errors: "InvalidExecutionInput: The provided JSON input data is not valid."
     # moto's executing backend raises it without its error code.
     ("executions", "bad_input"): ({"error": "InvalidExecutionInput"}, {"error": ""}),
+    # CreateActivity: "CreateActivity is an idempotent API. Subsequent requests won't create a
+    # duplicate resource if it was already created. CreateActivity's idempotency check is based
+    # on the activity name."
+    ("documented_differences", "create_activity_twice"): ("same ARN", "ActivityAlreadyExists"),
+    # CreateStateMachine: "CreateStateMachine's idempotency check is based on the state machine
+    # name, definition, type, LoggingConfiguration, TracingConfiguration, and EncryptionConfiguration."
+    # (errors: "StateMachineAlreadyExists: A state machine with the same name but a different
+    # definition or role ARN already exists.")
+    ("documented_differences", "create_state_machine_other_definition"): (
+        "StateMachineAlreadyExists", "the old machine"),
+    # CreateStateMachine errors: "InvalidDefinition: The provided Amazon States Language definition
+    # is not valid." moto's executing backend raises it without its error code.
+    ("documented_differences", "invalid_definition"): ("InvalidDefinition", ""),
 }
 
 
