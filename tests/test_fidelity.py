@@ -21,6 +21,8 @@ from botocore.exceptions import ClientError
 
 from emulators.gateway import Gateway
 
+import procs
+
 ROLE = "arn:aws:iam::123456789012:role/states"
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -286,14 +288,21 @@ def test_a_pass_state_looping_to_itself_fails_at_the_history_quota(sfn):
 
 
 # -- issue 9, item 10 ---------------------------------------------------------------------------
-def open_long_poll(emulate, activity: str) -> socket.socket:
+@pytest.fixture(scope="module")
+def emulate_process():
+    """`harness emulate` itself, in its own process: its AWS endpoint URL."""
+    with procs.emulate() as proc:
+        yield proc.values()["HARNESS_ENDPOINT_URL"]
+
+
+def open_long_poll(endpoint: str, activity: str) -> socket.socket:
     """Send a signed GetActivityTask on a raw socket, and leave it waiting."""
     body = json.dumps({"activityArn": activity, "workerName": "gone"})
-    request = AWSRequest(method="POST", url=emulate.endpoint + "/", data=body, headers={
+    request = AWSRequest(method="POST", url=endpoint + "/", data=body, headers={
         "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "AWSStepFunctions.GetActivityTask"})
     SigV4Auth(Credentials("testing", "testing"), "states", "us-east-1").add_auth(request)
     prepared = request.prepare()
-    host, port = emulate.endpoint.removeprefix("http://").split(":")
+    host, port = endpoint.removeprefix("http://").split(":")
     sock = socket.create_connection((host, int(port)))
     head = "".join(f"{k}: {v}\r\n" for k, v in prepared.headers.items())
     sock.sendall(f"POST / HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Length: {len(body)}\r\n{head}\r\n".encode()
@@ -301,14 +310,20 @@ def open_long_poll(emulate, activity: str) -> socket.socket:
     return sock
 
 
-def test_a_long_poll_whose_client_has_gone_is_not_handed_the_task(emulate, sfn, client):
+def test_a_long_poll_whose_client_has_gone_is_not_handed_the_task(emulate_process):
     """GetActivityTask: "Workers should set their client side socket timeout to at least 65
     seconds"; a task is handed to a worker that is polling. A poll whose connection is closed
-    gets nothing: the task goes to the next poller.
+    gets nothing: the task goes to the next poller. Checked on `harness emulate` itself.
     """
+    def client(service, read_timeout=70):
+        return boto3.client(service, endpoint_url=emulate_process, region_name="us-east-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing",
+                            config=Config(read_timeout=read_timeout, retries={"max_attempts": 1}))
+
+    sfn = client("stepfunctions")
     activity = sfn.create_activity(name=name("restart"))["activityArn"]
     arn = machine(sfn, {"A": {"Type": "Task", "Resource": activity, "End": True}})
-    dead = open_long_poll(emulate, activity)
+    dead = open_long_poll(emulate_process, activity)
     time.sleep(0.5)  # let the server start waiting on it; the outcome below holds either way
     dead.shutdown(socket.SHUT_RDWR)
     dead.close()
