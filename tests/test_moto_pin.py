@@ -234,6 +234,13 @@ def test_moto_batch_job_attributes_used_by_the_local_runner_exist():
         assert attribute in source, f"moto.batch.models.Job no longer sets {attribute}"
 
 
+def test_a_batch_job_is_a_thread_with_moto_managed_state():
+    """batch_local._run calls Job.advance (ManagedState's) and runs in the Job's own thread."""
+    node, _ = stock("moto.batch.models", "Job")
+    assert [ast.unparse(base) for base in node.bases] == ["threading.Thread", "BaseModel", "DockerModel",
+                                                           "ManagedState"]
+
+
 def test_submit_job_makes_and_starts_the_job_in_the_request():
     """batch_local marks a job as the harness's when it is made: submit_job must make and start it."""
     _, source = stock("moto.batch.models", "BatchBackend.submit_job")
