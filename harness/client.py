@@ -5,13 +5,15 @@ import time
 
 import requests
 
+from .errors import HarnessError, JobFailed
+
 JOB_END_STATUSES = ("COMPLETED", "FAILED", "TIMED_OUT", "CANCELLED")
 REQUEST_END_STATUSES = ("FULFILLED", "FAILED")
 WORKER_ENV = ("JOBSERVICE_URL", "JOBSERVICE_WORKER_TOKEN",
               "JOBSERVICE_WORKER_ID", "JOBSERVICE_JOB_URN")
 
 
-class JobServiceError(Exception):
+class JobServiceError(HarnessError):
     """Raise for any non-2xx answer of the service (or of a presigned URL)."""
 
     def __init__(self, status, code, message):

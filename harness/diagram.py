@@ -9,6 +9,8 @@ import html
 import os
 import re
 
+from .errors import HarnessError
+
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 MERMAID_JS = os.path.join(STATIC, "mermaid.min.js")
 #: The seed's participants, in its order.
@@ -25,7 +27,7 @@ def drawn(events) -> list:
     return [e for e in events if not HOUSEKEEPING.match(e.label)]
 
 
-class DiagramError(Exception):
+class DiagramError(HarnessError):
     """The diagram cannot be drawn (mermaid.min.js missing)."""
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from .errors import UsageError
 from .templates import TEMPLATE_RE, TemplateError, lookup, render  # noqa: F401 - part of this API
 
 WORKER_URN = "urn:jobservice:worker:"
@@ -27,7 +28,7 @@ BUILTIN_VARS = ("workers", "jobs")
 WORKER_VARS = ("input", "worker", "job", "files")
 
 
-class ScenarioError(Exception):
+class ScenarioError(UsageError):
     """A bad scenario: the file, the line and what was expected."""
 
     def __init__(self, path, line, message):
