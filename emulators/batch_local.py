@@ -115,6 +115,7 @@ def _run(job) -> None:
         tee.start()
     with _lock:
         _processes[job.job_id] = proc
+    log.info("worker process started: pid %s (Batch job %s)", proc.pid, job.job_id)
     job.job_started_at = datetime.now()
     job.log_stream_name = job._stream_name
     job._start_attempt()
@@ -132,6 +133,7 @@ def _run(job) -> None:
     if tee is not None:
         tee.join(5)  # a grandchild holding the pipe open must not hold the job
     _keep(job.job_id, proc.returncode, _file_tail(log_path) if log_path else tail)
+    log.info("worker exited: code %s (Batch job %s)", proc.returncode, job.job_id)
     if job.job_stopped_reason is None:
         job.job_stopped_reason = "Essential container in task exited"
     job._mark_stopped(success=proc.returncode == 0 and not job.stop)

@@ -3,12 +3,15 @@
 Used by the scenario runner, `Client.run_job(expect=...)`, `harness run` and the
 pytest plugin, so a failure reads the same everywhere:
 
-    job urn:jobservice:job:ab12 is FAILED, expected COMPLETED
+    worker crasher (step Crash, attempt 1) FAILED: Worker.Exited, exit code 3; job FAILED, expected COMPLETED
+      job urn:jobservice:job:ab12 is FAILED, expected COMPLETED
       run 74fd21a1 of worker crasher (step Crash, attempt 1) FAILED: Worker.Exited
         cause: worker 74fd... exited with code 3 without calling /v2/worker/finish (...)
         exit code: 3
         stderr (last 2 lines):
           Traceback ...
+
+The first line is the headline (pytest's short summary shows it); the rest is the detail.
 """
 
 import json
@@ -32,22 +35,31 @@ def job_summary(job: dict, expected: str | None = None, steps: dict | None = Non
     name to show (a scenario's own name instead of the registered one).
     """
     status = job.get("status")
-    head = f"job {job.get('urn')} is {status}" + (f", expected {expected}" if expected and expected != status else "")
-    lines = [head]
+    wanted = f", expected {expected}" if expected and expected != status else ""
+    lines = [f"  job {job.get('urn')} is {status}{wanted}"]
     runs = job.get("workers") or []
     seen: dict = {}
+    headline = None
     for run in runs:
         definition = run.get("definition", "")
         seen[definition] = seen.get(definition, 0) + 1
         label = _run_label(run, seen[definition], steps or {}, names or {})
         if run.get("status") in ENDED_RUN:
-            lines.extend(_failed_run(label, run))
+            detail, brief = _failed_run(label, run)
+            lines.extend(detail)
+            headline = headline or brief
         elif run.get("status") in GOING_RUN:
-            lines.append(f"  run {label} is still {run['status']} after {_age(run, now)}")
+            going = f"run {label} is still {run['status']} after {_age(run, now)}"
+            lines.append("  " + going)
+            if status != "RUNNING" or expected:
+                headline = headline or going
     error = _error(job.get("error"))
     if error and not any(run.get("status") in ENDED_RUN for run in runs):
-        lines.append(f"  error: {error[0]}" + (f": {error[1]}" if error[1] else ""))
-    return "\n".join(lines)
+        text = f"{error[0]}" + (f": {error[1]}" if error[1] else "")
+        lines.append(f"  error: {text}")
+        headline = headline or f"job error {text}"
+    head = f"{headline}; job {status}{wanted}" if headline else f"job {job.get('urn')} is {status}{wanted}"
+    return "\n".join([head] + lines)
 
 
 def request_summary(request: dict, expected: str | None = None) -> str:
@@ -57,7 +69,7 @@ def request_summary(request: dict, expected: str | None = None) -> str:
         f", expected {expected}" if expected and expected != status else "")
     error = request.get("error")
     if error:
-        head += f"\n  error: {error if isinstance(error, str) else json.dumps(error, sort_keys=True)}"
+        head += f": {error if isinstance(error, str) else json.dumps(error, sort_keys=True)}"
     return head
 
 
@@ -69,7 +81,8 @@ def _run_label(run: dict, attempt: int, steps: dict, names: dict) -> str:
     return f"{str(run.get('worker', '?'))[:8]} of worker {name} ({', '.join(where)})"
 
 
-def _failed_run(label: str, run: dict) -> list:
+def _failed_run(label: str, run: dict) -> tuple[list, str]:
+    """The detail lines of a failed run, and its one-line headline."""
     error, cause = _error(run.get("error")) or ("no error given", "")
     lines = [f"  run {label} FAILED: {error}"]
     if cause:
@@ -78,13 +91,16 @@ def _failed_run(label: str, run: dict) -> list:
     if code is None:
         found = _EXIT_RE.search(cause or "")
         code = int(found.group(1)) if found else None
+    brief = f"worker {label.split(' of worker ', 1)[-1]} FAILED: {error}"
     if code is not None:
         lines.append(f"    exit code: {code}")
+        brief += f", exit code {code}"
     if stderr:
         shown = stderr[-STDERR_LINES:]
         lines.append(f"    stderr (last {len(shown)} line{'s' if len(shown) > 1 else ''}):")
         lines.extend(f"      {line}" for line in shown)
-    return lines
+        brief += f", stderr: {shown[-1].strip()[:120]}"
+    return lines, brief
 
 
 def _process(run: dict):

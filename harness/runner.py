@@ -70,8 +70,7 @@ class Result:
         if self.failure is None:
             return ""
         f = self.failure
-        lines = [line.strip() for line in f.cause.splitlines()[:3]] or [f.message.split(": ", 1)[-1]]
-        return f"{self.scenario.name}: " + "; ".join(lines)
+        return f.cause.split("\n", 1)[0] if f.cause else f.message.split(": ", 1)[-1]
 
     def format_failure(self, full: bool = False) -> str:
         """The cause first (failed runs, exit codes, stderr), then the step's expectation, then the events.
@@ -82,9 +81,9 @@ class Result:
         if self.failure is None:
             return ""
         f = self.failure
-        lines = [f"scenario {self.scenario.name!r} failed at step {f.step!r}"]
+        lines = [self.reason(), f"  scenario {self.scenario.name!r} ({self.scenario.path}) failed at step {f.step!r}"]
         if f.cause:
-            lines.extend("  " + line for line in f.cause.splitlines())
+            lines.extend(f.cause.splitlines()[1:])
         lines += [f"  {f.message}", f"  expected: {_show(f.expected)}", f"  actual:   {_show(f.actual)}"]
         events = self.events
         if events:
@@ -104,10 +103,14 @@ class Failed(HarnessError):
         self.message, self.expected, self.actual, self.cause = message, expected, actual, cause
 
 
-def run_scenario(scenario, service, say=None) -> Result:
-    """Run one scenario against `service` (a started RunningService) and return its Result."""
+def run_scenario(scenario, service, say=None, progress=None) -> Result:
+    """Run one scenario against `service` (a started RunningService) and return its Result.
+
+    `progress(what, status, seconds)` hears about each wait while it lasts (a live status line).
+    """
     say = say or (lambda text: None)
     run = _Run(scenario, service, say)
+    run.progress = progress or (lambda what, status, seconds: None)
     return run.execute()
 
 
@@ -121,6 +124,7 @@ class _Run:
         self.suffix = uuid.uuid4().hex[:8]
         self.vars = {"workers": {}, "jobs": {}}
         self.signals = None
+        self.progress = lambda what, status, seconds: None
 
     def execute(self) -> Result:
         result = Result(scenario=self.scenario)
@@ -141,7 +145,11 @@ class _Run:
             else:
                 result.passed = True
             if result.passed and self.scenario.conformance:
-                self._conformance(result, trace)
+                if getattr(self.service, "observable", True):
+                    self._conformance(result, trace)
+                else:  # its arrows are recorded in the other process
+                    self.say("  skip      conformance with the documented sequence: the service runs in another "
+                             "process (run without --url to check it)")
         finally:
             result.events = trace.stop()
             shutil.rmtree(self.signals, ignore_errors=True)
@@ -309,6 +317,7 @@ class _Run:
             if problem is None:
                 return resource
             settled = resource.get("status") in ends
+            self.progress(urn, resource.get("status"), time.monotonic() - (deadline - timeout))
             if not waits or settled or time.monotonic() >= deadline:
                 path, want, got = problem
                 why = "" if not waits else " (it has ended)" if settled else f" within {timeout:g}s"

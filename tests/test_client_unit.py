@@ -164,7 +164,7 @@ def test_run_job_requests_then_waits_for_request_and_job(service, client):
 @pytest.mark.parametrize("missing", WORKER_ENV)
 def test_from_env_raises_naming_the_missing_variable(missing):
     environ = {name: "x" for name in WORKER_ENV if name != missing}
-    with pytest.raises(RuntimeError, match=missing):
+    with pytest.raises(HarnessError, match=missing):
         WorkerClient.from_env(environ)
 
 

@@ -13,7 +13,7 @@ from harness.runner import run_scenario
 from harness.scenario import load, load_dict
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCUMENTED = ROOT / "scenarios" / "documented_sequence.yaml"
+DOCUMENTED = ROOT / "scenarios" / "documented_sequence.scenario.yaml"
 SEED_NAME = "000_690370c4ec18dcd0.txt"
 SEED_CANDIDATES = [os.environ.get("JOBSERVICE_SEED", ""), ROOT.parent / "shared" / "seed" / SEED_NAME,
                    Path("/work/shared/seed") / SEED_NAME]

@@ -18,7 +18,7 @@ from harness.scenario import ScenarioError, load, load_dict, loads
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
-DOCUMENTED = SCENARIOS / "documented_sequence.yaml"
+DOCUMENTED = SCENARIOS / "documented_sequence.scenario.yaml"
 
 
 def documented_text() -> str:
@@ -96,14 +96,14 @@ def test_every_scenario_in_the_project_loads():
 
 
 def test_a_file_holds_several_scenarios_and_a_job_can_come_from_a_file():
-    crash = load(SCENARIOS / "crash.yaml")
+    crash = load(SCENARIOS / "crash.scenario.yaml")
     assert [s.name for s in crash] == ["crash fails the job", "crash caught by the state machine"]
-    fan_out = load(SCENARIOS / "parallel_map.yaml")[0].jobs["fan-out"]
+    fan_out = load(SCENARIOS / "parallel_map.scenario.yaml")[0].jobs["fan-out"]
     assert fan_out.workers == ["count", "diagram", "square"]
 
 
 def test_an_asl_file_that_is_missing_is_named_with_its_line(tmp_path):
-    text = "workers: {w: {command: [python, w.py]}}\njobs:\n  j: {file: nowhere.json}\nsteps: [{request: {job: j}}]\n"
+    text = "workers: {w: {command: [python, -c, pass]}}\njobs:\n  j: {file: nowhere.json}\nsteps: [{request: {job: j}}]\n"
     with pytest.raises(ScenarioError) as caught:
         loads(text, str(tmp_path / "s.yaml"))
     assert caught.value.line == 3
@@ -170,7 +170,7 @@ def test_variables_are_captured_and_a_callable_worker_failure_is_the_job_error(s
 
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in SCENARIOS.glob("*.yaml") if p.name != DOCUMENTED.name))
+@pytest.mark.parametrize("name", sorted(p.name for p in SCENARIOS.glob("*.scenario.yaml") if p.name != DOCUMENTED.name))
 def test_every_scenario_in_the_project_passes(service, name):
     for scenario in load(SCENARIOS / name):
         result = run_scenario(scenario, service)
@@ -195,7 +195,7 @@ def harness(*args, cwd=ROOT, timeout=120):
 
 
 def test_harness_run_passes_the_documented_sequence_and_exits_0():
-    done = harness("run", "scenarios/documented_sequence.yaml")
+    done = harness("run", "scenarios/documented_sequence.scenario.yaml")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "conformance with the documented sequence" in done.stdout
     assert "PASSED: 1 passed, 0 failed" in done.stdout
