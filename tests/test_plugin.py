@@ -18,16 +18,16 @@ pytest_plugins = ["pytester"]
 from test_targets import ministack  # noqa: E402,F401 - the fixture: MiniStack on a free port, or a skip
 
 ROOT = Path(__file__).resolve().parents[1]
-README = ROOT / "README.md"
+PYTEST_HOWTO = ROOT / "docs" / "how-to" / "pytest.md"
 # Sessions that start a service run in their own process: moto's state is per process, and
 # a second service in this one would share it with the project's own session service.
 RUN = ("-p", "no:cacheprovider")
 
 
 def documented_files() -> dict:
-    """The examples of the README's plugin section whose first line names a file: {path: text}."""
+    """The examples of the pytest how-to whose first line names a file: {path: text}."""
     files = {}
-    section = next(part for part in README.read_text().split("\n## ") if part.startswith("The pytest plugin"))
+    section = PYTEST_HOWTO.read_text()
     for block in re.findall(r"```(?:python|yaml|ini)\n(.*?)```", section, re.S):
         first = block.split("\n", 1)[0]
         named = re.fullmatch(r"# (\S+\.(?:py|yaml|ini))", first.strip())

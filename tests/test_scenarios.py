@@ -178,7 +178,7 @@ def test_every_scenario_in_the_project_passes(service, name):
 
 
 def test_the_documented_example_passes_as_written(service, tmp_path):
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "how-to" / "scenarios.md").read_text()
     example = next(block for block in re.findall(r"```yaml\n(.*?)```", text, re.S)
                    if block.startswith("# example.yaml"))
     path = tmp_path / "example.yaml"
