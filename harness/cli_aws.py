@@ -11,7 +11,7 @@ import click
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import provision as provisioning
-from .cli import _target_options
+from .options import _target_options
 from .service import target_settings
 
 

@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 
 import click
 
-from .cli import _target_options
+from .options import _target_options
 from .errors import EXIT_FAILED, ServiceStartError, UsageError
 from .scenario import DEFAULT_PATTERNS, load
 
