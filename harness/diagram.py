@@ -1,6 +1,6 @@
 """Draw observed runs as Mermaid sequence diagrams in one HTML page that renders offline.
 
-The page looks like the seed (seed/000_690370c4ec18dcd0.txt): the same
+The page looks like the seed diagram (docs/sequence-diagram.html): the same
 participants in the same order, `Note over` for notes. mermaid.min.js is
 inlined from harness/static/, so a browser needs no network to draw it.
 """

@@ -3,7 +3,7 @@
 A file holds one scenario, or several as YAML documents separated by `---`.
 Everything is checked before anything runs: the shape of each section,
 every reference (a worker a job runs, a job a step requests, a variable a
-step uses) and the ASL's worker Tasks. The README's section "Scenarios" is the reference.
+step uses) and the ASL's worker Tasks. docs/reference/scenario-format.md is the reference.
 """
 
 import difflib
