@@ -253,7 +253,9 @@ class _Validator:
         allowed = ("name", "description", "timeout", "conformance", "workers", "jobs", "steps")
         self.mapping(data, "a scenario", 1, allowed, required=("steps",))
         line = _line(data)
-        default = os.path.splitext(os.path.basename(self.path))[0] + (f"[{index + 1}]" if count > 1 else "")
+        base = os.path.basename(self.path)
+        stem = base[:-len(".scenario.yaml")] if base.endswith(".scenario.yaml") else os.path.splitext(base)[0]
+        default = stem + (f"[{index + 1}]" if count > 1 else "")
         name = self.typed(data, "name", str, "the scenario", line) if "name" in data else default
         description = self.typed(data, "description", str, "the scenario", line) if "description" in data else ""
         timeout = (self.typed(data, "timeout", (int, float), "the scenario", line, lambda v: v > 0,

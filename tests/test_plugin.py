@@ -24,10 +24,10 @@ PYTEST_HOWTO = ROOT / "docs" / "how-to" / "pytest.md"
 RUN = ("-p", "no:cacheprovider")
 
 
-def documented_files() -> dict:
-    """The examples of the pytest how-to whose first line names a file: {path: text}."""
+def documented_files(page: Path = PYTEST_HOWTO) -> dict:
+    """The examples of a documentation page whose first line names a file: {path: text}."""
     files = {}
-    section = PYTEST_HOWTO.read_text()
+    section = page.read_text()
     for block in re.findall(r"```(?:python|yaml|ini)\n(.*?)```", section, re.S):
         first = block.split("\n", 1)[0]
         named = re.fullmatch(r"# (\S+\.(?:py|yaml|ini))", first.strip())
@@ -61,6 +61,25 @@ def test_the_documented_examples_pass_as_written(pytester):
                                  "tests/echo.scenario.yaml::a failing worker fails the job PASSED*"])
     result.stdout.fnmatch_lines(["SKIPPED*tests/test_targets.py:*runs on harness target(s) aws; "
                                  "this run's target is embedded*"])
+
+
+def test_the_first_worker_of_the_readme_passes_and_its_failure_leads_with_the_cause(pytester, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")  # a terminal wide enough for the whole summary line
+    files = documented_files(ROOT / "README.md")
+    assert set(files) == {"workers/upper.py", "test_upper.py", "upper.scenario.yaml"}
+    write(pytester, files)
+    result = pytester.runpytest_subprocess(*RUN, "-ra")
+    result.assert_outcomes(passed=2)
+    broken = files["workers/upper.py"].replace('worker.finish({"upper": text.upper()', 'worker.finish({"upper": text.uper()')
+    write(pytester, {"workers/upper.py": broken})
+    failed = pytester.runpytest_subprocess(*RUN, "-ra")
+    failed.assert_outcomes(failed=2)
+    # The short summary carries the cause: the run, its step, its exit code and its stderr's last line.
+    failed.stdout.fnmatch_lines([
+        "FAILED test_upper.py::test_upper_shouts - harness.errors.JobFailed: worker upper-* (step Step1, attempt 1) "
+        "FAILED: Worker.Exited, exit code 1, stderr: AttributeError: *uper*",
+        "FAILED upper.scenario.yaml::upper - worker upper (step Upper, attempt 1) FAILED: Worker.Exited, "
+        "exit code 1, stderr: AttributeError*"], consecutive=False)
 
 
 def test_a_suite_that_uses_no_fixture_starts_and_imports_nothing(pytester):
