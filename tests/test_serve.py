@@ -2,9 +2,13 @@
 
 import json
 import os
+import shutil
+import subprocess
 import sys
 import time
+from pathlib import Path
 
+import pytest
 import requests
 
 from procs import HARNESS, Proc, alive, free_port
@@ -131,3 +135,17 @@ def test_no_secret_is_logged_at_the_highest_verbosity_and_v_tells_the_lifecycle(
                   "worker started: ", "result posted: ", "worker finished: ", "worker exited: code 0",
                   f"job ended: {job} (COMPLETED after "):
         assert words in logged, words
+
+
+@pytest.mark.skipif(not (shutil.which("curl") and shutil.which("jq")), reason="needs curl and jq")
+def test_the_curl_walkthrough_of_the_api_reference_runs_as_written(tmp_path):
+    text = (Path(__file__).resolve().parents[1] / "docs" / "reference" / "http-api.md").read_text()
+    walkthrough = text.split("## The whole sequence with curl", 1)[1].split("```bash\n", 1)[1].split("\n```\n", 1)[0]
+    with Proc([*HARNESS, "serve", "--port", "0"], timeout=60) as serve:
+        done = subprocess.run(["bash", "-euc", walkthrough], env={**os.environ, "API": serve.output[0],
+                                                                  "TMPDIR": str(tmp_path)},
+                              capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert '"status":"COMPLETED"' in lines[-2] and '"results":[{"stored":true}]' in lines[-2]
+    assert json.loads(lines[-1]) == {"text": "hello"}
