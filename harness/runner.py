@@ -19,7 +19,7 @@ from server import observe
 from .errors import HarnessError
 from .client import JOB_END_STATUSES, Client, JobServiceError
 from .failures import around_failure, asl_steps, job_summary, request_summary
-from .scenario import TemplateError, bind_asl, lookup, render
+from .scenario import TemplateError, _worker_ref, bind_asl, lookup, render
 from .trace import Trace, format_event
 
 #: The scripted and callable worker programs, installed with the package.
@@ -331,12 +331,11 @@ class _Run:
         want = " or ".join(want) if isinstance(want, list) else want
         if "workers" not in resource and "execution_arn" not in resource:
             return request_summary(resource, want)
-        names, steps = {}, {}
-        for name, urn in self.vars["workers"].items():
-            names[urn] = name
+        names = {urn: name for name, urn in self.vars["workers"].items()}
+        steps: dict = {}
         for job in self.scenario.jobs.values():
-            for ref, states in asl_steps(job.definition).items():
-                urn = self.vars["workers"].get(ref.split(":", 1)[-1].removeprefix("jobservice:worker:"))
+            for task, states in asl_steps(job.definition).items():
+                urn = self.vars["workers"].get(_worker_ref(task) or "")
                 if urn:
                     steps.setdefault(urn, [])
                     steps[urn] += [s for s in states if s not in steps[urn]]

@@ -308,27 +308,35 @@ steps:
 """
 
 
-def test_scenario_items_run_and_a_failing_one_shows_step_expected_actual_and_sequence(pytester):
+def test_scenario_items_run_and_a_failing_one_shows_step_expected_actual_and_sequence(pytester, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")  # a terminal wide enough for the whole short summary line
     pytester.makefile(".scenario.yaml", flows=TWO_SCENARIOS)
     pytester.makeini("[pytest]\nharness_worker_logs = worker-logs\n")
-    result = pytester.runpytest_subprocess(*RUN, "-v")
+    result = pytester.runpytest_subprocess(*RUN, "-v", "-ra")
     result.assert_outcomes(passed=1, failed=1)
     assert len(list((pytester.path / "worker-logs").glob("*.log"))) == 2
     result.stdout.fnmatch_lines([
         "flows.scenario.yaml::crash fails the job PASSED*",
         "flows.scenario.yaml::wrong expectation FAILED*",
         "*_ scenario: wrong expectation _*",
-        "*flows.scenario.yaml: scenario 'wrong expectation' failed at step 'job COMPLETED'",
+        # The cause first: the run, its step and attempt, its error and exit code.
+        "worker crasher (step Run, attempt 1) FAILED: Worker.Exited, exit code 3; job FAILED, expected COMPLETED",
+        "  scenario 'wrong expectation' (*flows.scenario.yaml) failed at step 'job COMPLETED'",
+        "  run * of worker crasher (step Run, attempt 1) FAILED: Worker.Exited",
+        "    cause: worker * exited with code 3 without calling /v2/worker/finish*",
+        "    exit code: 3",
         "*flows.scenario.yaml:33: urn:jobservice:job:*: status is FAILED, expected COMPLETED (it has ended)",
         '  expected: {"status": "COMPLETED"}',
         '  actual:   {"status": "FAILED"}',
-        "  observed sequence (* events*):",
+        "  observed sequence (* events, without polling and housekeeping*):",
     ])
+    result.stdout.fnmatch_lines(["FAILED flows.scenario.yaml::wrong expectation - worker crasher (step Run, attempt 1) "
+                                 "FAILED: Worker.Exited, exit code 3*"])  # -ra's short summary: the cause
     # The sequence's last events depend on timing (which loop wrote last), so these are looked for anywhere.
     output = result.stdout.str()
     report = output[output.index("  observed sequence ("):]
     assert re.search(r"Queue -> DynamoDB Connection: Update Job Resource", report)
-    assert re.search(r"User -> API Server: GET /v2/jobs/urn:jobservice:job:\w+", report)
+    assert "GET /v2/jobs/" not in report.split("Captured harness call")[0]  # the user's polling is left out
     assert "Captured harness call" in report and "FAIL   3. job COMPLETED" in report
     assert "Traceback" not in output
 
