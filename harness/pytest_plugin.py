@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from .errors import HarnessError
+from .errors import HarnessError, ServiceStartError, UsageError
 
 # Kept in step with harness.service.TARGETS and WORKERS (a test checks it); importing that module here
 # would cost every pytest run in the environment half a second.
@@ -154,8 +154,8 @@ class Harness:
         with self._lock:
             if self.running is None:
                 if self._failed is not None:
-                    raise RuntimeError(f"the Job Service did not start earlier in this session: "
-                                       f"{self._failed!r}") from self._failed
+                    raise ServiceStartError(f"the Job Service did not start earlier in this session: "
+                                            f"{self._failed!r}") from self._failed
                 try:
                     self.running = self._start()
                 except Exception as exc:
@@ -347,9 +347,9 @@ def _scenario(source, name, request):
         for scenario in loaded:
             if scenario.name == name:
                 return scenario
-        raise LookupError(f"{source}: no scenario named {name!r} (has: {', '.join(s.name for s in loaded)})")
+        raise UsageError(f"{source}: no scenario named {name!r} (has: {', '.join(s.name for s in loaded)})")
     if len(loaded) != 1:
-        raise LookupError(f"{source} holds {len(loaded)} scenarios: pass name= one of "
+        raise UsageError(f"{source} holds {len(loaded)} scenarios: pass name= one of "
                           f"{', '.join(s.name for s in loaded)}")
     return loaded[0]
 
