@@ -45,3 +45,29 @@ def test_the_filter_redacts_the_formatted_record_of_any_logger():
     finally:
         logger.removeHandler(handler)
     assert SECRET_PART not in stream.getvalue() and "JOBSERVICE_WORKER_TOKEN" in stream.getvalue()
+
+
+@pytest.mark.parametrize("verbose, shown", [
+    (0, set()), (1, {"lifecycle"}), (2, {"lifecycle", "call"}), (3, {"lifecycle", "call", "botocore"})])
+def test_each_v_adds_one_layer_of_detail(verbose, shown):
+    from harness.logs import NOISY, configure_logging
+    from server import observe
+
+    root = logging.getLogger()
+    saved = root.level, {name: logging.getLogger(name).level for name in NOISY}, list(observe._sinks)
+    stream = io.StringIO()
+    handler = configure_logging(verbose, stream)
+    try:
+        logging.getLogger("jobservice.lifecycle").info("job started: urn:jobservice:job:j1")
+        observe.record("Activity Poller", "AWS Batch", "SubmitJob")
+        logging.getLogger("botocore.endpoint").debug("Sending http request")
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(saved[0])
+        for name, level in saved[1].items():
+            logging.getLogger(name).setLevel(level)
+        observe._sinks[:] = saved[2]
+    text = stream.getvalue()
+    found = {"lifecycle": "job started" in text, "call": "Activity Poller -> AWS Batch: SubmitJob" in text,
+             "botocore": "Sending http request" in text}
+    assert {name for name, there in found.items() if there} == shown
