@@ -155,6 +155,8 @@ def run(paths, list_only, url, api_key, patterns, keep_going, full_sequence, exp
     if url:
         running = RemoteService(url, api_keys=(api_key,) if api_key else (), say=say)
         say(f"checking the Job Service at {url}...")
+        if trace or diagram:
+            say("note: --trace and --diagram stay empty with --url: the service records its arrows in its own process")
     else:
         running = RunningService(target=target, endpoint_url=endpoint_url, redis_url=redis_url, prefix=prefix,
                                  region=region, worker_output=worker_logs, say=say)
