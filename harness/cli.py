@@ -107,7 +107,7 @@ def serve(port, host, api_keys, public_url, worker_logs, roles, workers, batch_e
         running.start()
     except OSError as exc:
         raise click.ClickException(f"cannot serve on {host}:{port}: {exc}") from exc
-    memory = " (in memory: a restart loses every definition and job)" if target == "embedded" else ""
+    memory = ", in memory: a restart loses every definition and job" if target == "embedded" else ""
     stopped = threading.Event()
 
     def on_signal(signum, _frame):
