@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections import OrderedDict, deque
 from datetime import datetime
 
 from moto.batch import models as batch_models
@@ -31,6 +32,47 @@ _lock = threading.Lock()
 output_dir: str | None = None
 #: Variables every local worker gets before its job's own (set by the embedded service).
 base_environment: dict[str, str] = {}
+#: Lines of a worker's stderr kept after it exits, and how many ended jobs keep theirs.
+TAIL_LINES, KEPT_JOBS = 20, 1000
+#: batch job id -> (exit code, last lines of stderr) of ended processes, oldest first.
+_ended: "OrderedDict[str, tuple[int | None, list[str]]]" = OrderedDict()
+
+
+def ended(job_id: str) -> tuple[int | None, list[str]] | None:
+    """The exit code and last stderr lines of a worker process that ended, or None if unknown here."""
+    with _lock:
+        return _ended.get(job_id)
+
+
+def _keep(job_id: str, exit_code, tail) -> None:
+    try:
+        lines = list(tail)
+    except RuntimeError:  # still written by a grandchild that outlived the worker
+        lines = []
+    with _lock:
+        _ended[job_id] = (exit_code, lines)
+        while len(_ended) > KEPT_JOBS:
+            _ended.popitem(last=False)
+
+
+def _tee(stream, tail: deque) -> None:
+    """Copy a worker's stderr to this process's stderr, keeping its last lines."""
+    for line in iter(stream.readline, b""):
+        tail.append(line.decode("utf-8", "replace").rstrip("\n"))
+        try:
+            os.write(2, line)
+        except OSError:
+            pass
+    stream.close()
+
+
+def _file_tail(path: str) -> list[str]:
+    try:
+        with open(path, "rb") as fh:
+            fh.seek(max(0, os.path.getsize(path) - 8192))
+            return fh.read().decode("utf-8", "replace").splitlines()[-TAIL_LINES:]
+    except OSError:
+        return []
 
 
 def local_command(command: list[str]) -> list[str]:
@@ -52,14 +94,15 @@ def _run(job) -> None:
         env = dict(os.environ)
         env.update(base_environment)
         env.update({e["name"]: str(e["value"]) for e in job._get_container_property("environment", [])})
-        out = None
+        out = log_path = None
         if output_dir:
             os.makedirs(output_dir, exist_ok=True)
-            out = open(os.path.join(output_dir, f"{job.job_id}.log"), "ab")
+            log_path = os.path.join(output_dir, f"{job.job_id}.log")
+            out = open(log_path, "ab")
         try:
             proc = subprocess.Popen(
                 command, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                stderr=subprocess.STDOUT if out else None, start_new_session=True,
+                stderr=subprocess.STDOUT if out else subprocess.PIPE, start_new_session=True,
             )
         finally:
             if out:
@@ -67,10 +110,17 @@ def _run(job) -> None:
     except Exception as exc:  # noqa: BLE001 - any start failure is the job's failure
         job.job_stopped_reason = f"CannotStartContainerError: {exc}"
         job.exit_code = None
+        _keep(job.job_id, None, [str(exc)])
         job._mark_stopped(success=False)
         return
+    tail: deque = deque(maxlen=TAIL_LINES)
+    tee = None
+    if proc.stderr is not None:
+        tee = threading.Thread(target=_tee, args=(proc.stderr, tail), daemon=True, name=f"stderr-{job.job_id[:8]}")
+        tee.start()
     with _lock:
         _processes[job.job_id] = proc
+    log.info("worker process started: pid %s (Batch job %s)", proc.pid, job.job_id)
     job.job_started_at = datetime.now()
     job.log_stream_name = job._stream_name
     job._start_attempt()
@@ -85,6 +135,10 @@ def _run(job) -> None:
         with _lock:
             _processes.pop(job.job_id, None)
     job.exit_code = proc.returncode
+    if tee is not None:
+        tee.join(5)  # a grandchild holding the pipe open must not hold the job
+    _keep(job.job_id, proc.returncode, _file_tail(log_path) if log_path else tail)
+    log.info("worker exited: code %s (Batch job %s)", proc.returncode, job.job_id)
     if job.job_stopped_reason is None:
         job.job_stopped_reason = "Essential container in task exited"
     job._mark_stopped(success=proc.returncode == 0 and not job.stop)

@@ -1,43 +1,57 @@
 """The `harness` command: serve the Job Service, replay scenarios, provision resources."""
 
-import logging
 import signal
 import sys
 import threading
 
 import click
 
+from .errors import HarnessError
+from .logs import configure_logging, secret
+from .options import _target_options
 from .service import TARGETS, WORKERS, RunningService
 
 ROLES = ("api", "queue", "poller")
 
 
-def _target_options(fn):
-    fn = click.option("--target", type=click.Choice(TARGETS), default="embedded", show_default=True,
-                      envvar="HARNESS_TARGET", help="Where AWS is: moto in this process, a LocalStack-"
-                      "compatible endpoint, or real AWS (the usual boto3 credential chain).")(fn)
-    fn = click.option("--endpoint-url", envvar="HARNESS_ENDPOINT_URL",
-                      help="The endpoint of the localstack target (default: localstack-client's, "
-                      "http://localhost:4566).")(fn)
-    fn = click.option("--redis-url", envvar="HARNESS_REDIS_URL",
-                      help="Redis (ElastiCache) URL; without it, fakeredis on a free loopback port.")(fn)
-    fn = click.option("--prefix", default="jobservice", show_default=True, envvar="HARNESS_PREFIX",
-                      help="Prefix of the table, queue, bucket, Batch and IAM names.")(fn)
-    fn = click.option("--region", envvar="AWS_REGION", help="AWS region (default us-east-1).")(fn)
-    return fn
+class _Group(click.Group):
+    """The `harness` group: every HarnessError becomes one line and its exit code, here and only here."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except HarnessError as exc:
+            error = click.ClickException(str(exc))
+            error.exit_code = exc.exit_code
+            raise error from exc
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug).")
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("jobservice-harness")
+    except PackageNotFoundError:  # run from a checkout that is not installed
+        return "unknown (not installed)"
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(_version(), "--version", prog_name="harness", message="%(prog)s %(version)s")
+@click.option("-v", "--verbose", count=True,
+              help="Log more: -v the lifecycle of requests, jobs and runs; -vv every service call; "
+                   "-vvv botocore and urllib3 too. Secrets are never logged.")
 def main(verbose):
-    """Run the Job Service anywhere: embedded (no AWS, no Docker), LocalStack, or AWS."""
-    level = {0: logging.WARNING, 1: logging.INFO}.get(verbose, logging.DEBUG)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("werkzeug", "moto", "botocore", "urllib3"):
-        logging.getLogger(noisy).setLevel(max(level, logging.ERROR if verbose < 2 else logging.DEBUG))
+    """Run the Job Service anywhere: embedded (no AWS, no Docker), LocalStack, or AWS.
+
+    \b
+    Start here:
+      harness run scenarios/                 replay every *.scenario.yaml, say pass or fail
+      harness serve --port 8080              serve the API on the embedded target
+    """
+    configure_logging(verbose)
 
 
-@main.command()
+@main.command(short_help="Serve the Job Service API until Ctrl-C.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
               help="Port of the API on 127.0.0.1 (0: any free port).")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address the API listens on.")
@@ -60,7 +74,14 @@ def main(verbose):
 @_target_options
 def serve(port, host, api_keys, public_url, worker_logs, roles, workers, batch_endpoint_url, max_upload_bytes,
           target, endpoint_url, redis_url, prefix, region):
-    """Serve the Job Service API until Ctrl-C or SIGTERM."""
+    """Serve the Job Service API until Ctrl-C or SIGTERM.
+
+    \b
+    Examples:
+      harness serve --port 8080 --api-key "$KEY"
+      harness serve --target localstack --workers local
+    The embedded target keeps every definition and job in memory: a restart loses them.
+    """
     roles = ROLES if not roles or "all" in roles else tuple(r for r in ROLES if r in roles)
     if target == "embedded" and roles != ROLES:
         raise click.UsageError("--role needs a shared target (localstack or aws): "
@@ -72,16 +93,21 @@ def serve(port, host, api_keys, public_url, worker_logs, roles, workers, batch_e
     if "poller" in roles and "api" not in roles and not public_url:
         raise click.UsageError("--role poller without --role api needs --public-url: "
                                "the API's URL that workers call (JOBSERVICE_URL)")
+    for key in api_keys:
+        secret(key)
+    say = lambda text: click.echo(text, err=True)  # noqa: E731
+    say(f"starting the Job Service on the {target} target ({' + '.join(roles)})...")
     running = RunningService(target=target, host=host, port=port, api_keys=api_keys, endpoint_url=endpoint_url,
                              redis_url=redis_url, prefix=prefix, region=region, public_url=public_url,
                              worker_output=worker_logs, roles=roles, workers=workers,
                              batch_endpoint_url=batch_endpoint_url,
                              settings_overrides={"max_upload_bytes": max_upload_bytes} if max_upload_bytes else None,
-                             say=lambda text: click.echo(text, err=True))
+                             say=say)
     try:
         running.start()
     except OSError as exc:
         raise click.ClickException(f"cannot serve on {host}:{port}: {exc}") from exc
+    memory = ", in memory: a restart loses every definition and job" if target == "embedded" else ""
     stopped = threading.Event()
 
     def on_signal(signum, _frame):
@@ -90,11 +116,13 @@ def serve(port, host, api_keys, public_url, worker_logs, roles, workers, batch_e
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     if "api" in roles:
-        auth = f", {len(api_keys)} API key(s)" if api_keys else ", client calls open (no --api-key)"
-        click.echo(f"Job Service ({target}, {' + '.join(roles)}) listening on {running.url}{auth}", err=True)
+        auth = f"; {len(api_keys)} API key(s)" if api_keys else ""
+        say(click.style(f"Job Service ({target}{memory}) listening on {running.url}", bold=True) + auth)
+        if not api_keys:
+            say("warning: no --api-key: any local process can register commands that this service will run")
         click.echo(running.url)
     else:
-        click.echo(f"Job Service ({target}) running {' + '.join(roles)}", err=True)
+        say(f"Job Service ({target}{memory}) running {' + '.join(roles)}")
         click.echo("running " + ",".join(roles))
     sys.stdout.flush()
     try:
@@ -107,19 +135,12 @@ def serve(port, host, api_keys, public_url, worker_logs, roles, workers, batch_e
 
 
 def _register_commands() -> None:
-    """Add the commands that live in their own modules."""
-    import importlib
+    """Add the commands that live in their own modules (they import `_target_options` from here)."""
+    from .cli_aws import emulate, provision, teardown
+    from .cli_run import run
 
-    for module, names in (("harness.cli_run", ("run",)), ("harness.cli_aws", ("provision", "teardown", "emulate"))):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
-            continue
-        for name in names:
-            if hasattr(mod, name):
-                main.add_command(getattr(mod, name))
+    for command in (run, provision, teardown, emulate):
+        main.add_command(command)
 
 
 _register_commands()

@@ -11,7 +11,7 @@ import click
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import provision as provisioning
-from .cli import _target_options
+from .options import _target_options
 from .service import target_settings
 
 
@@ -53,7 +53,7 @@ def _wait_for_signal() -> None:
         pass
 
 
-@click.command()
+@click.command(short_help="Serve the embedded emulators as one AWS endpoint and a Redis.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address both emulators listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=4566, show_default=True,
               help="Port of the AWS endpoint (0: any free port).")
@@ -67,6 +67,11 @@ def emulate(host, port, redis_port, worker_logs):
     Batch jobs submitted to it run as local processes on this machine. Prints
     the endpoint and Redis URLs as HARNESS_* variables that `harness serve`
     reads, and runs until Ctrl-C or SIGTERM.
+
+    \b
+    Example:
+      harness emulate --port 4566 &
+      harness serve --target localstack --endpoint-url http://127.0.0.1:4566 --workers local
     """
     _free(host, port)
     _free(host, redis_port)
@@ -95,10 +100,15 @@ def emulate(host, port, redis_port, worker_logs):
         click.echo(f"stopped in {time.monotonic() - started:.1f} s", err=True)
 
 
-@click.command()
-@_target_options
-def provision(target, endpoint_url, redis_url, prefix, region):
-    """Create the table, queue, bucket, Batch environment and roles that are missing; print each."""
+@click.command(short_help="Create the AWS resources the service needs.")
+@_target_options(redis=False)
+def provision(target, endpoint_url, prefix, region):
+    """Create the table, queue, bucket, Batch environment and roles that are missing; print each.
+
+    \b
+    Example:
+      harness provision --target aws --prefix jobservice-staging
+    """
     settings = _settings(target, endpoint_url, prefix, region)
     with _aws_errors(f"provision on {settings.endpoint_url or 'AWS'}"):
         created = provisioning.provision(provisioning.clients_for(settings), settings.names,
@@ -107,11 +117,16 @@ def provision(target, endpoint_url, redis_url, prefix, region):
         click.echo(f"nothing to create: every resource of prefix {prefix!r} exists")
 
 
-@click.command()
-@_target_options
+@click.command(short_help="Delete what `harness provision` created.")
+@_target_options(redis=False)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def teardown(target, endpoint_url, redis_url, prefix, region, yes):
-    """Delete the resources that `harness provision` created (tagged by it), and nothing else."""
+def teardown(target, endpoint_url, prefix, region, yes):
+    """Delete the resources that `harness provision` created (tagged by it), and nothing else.
+
+    \b
+    Example:
+      harness teardown --target localstack --yes
+    """
     settings = _settings(target, endpoint_url, prefix, region)
     if target == "aws" and not yes:
         click.confirm(f"Delete the resources of prefix {prefix!r} that `harness provision` created?", abort=True)

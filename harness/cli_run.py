@@ -1,27 +1,22 @@
-"""`harness run PATH...`: replay scenarios against a service it starts, say pass or fail.
+"""`harness run PATH...`: replay scenarios against a service it starts (or one at --url), say pass or fail.
 
 Exit codes: 0 every expectation held, 1 one did not, 2 a bad scenario or bad
 usage (nothing ran), 3 the service could not start.
 """
 
 import logging
+import sys
 import time
 import xml.etree.ElementTree as ET
 
 import click
 
-from .cli import _target_options
-from .scenario import ScenarioError, load
+from .options import _target_options
+from .errors import EXIT_FAILED, ServiceStartError, UsageError
+from .scenario import DEFAULT_PATTERNS, load
 
-EXIT_FAILED, EXIT_USAGE, EXIT_NO_SERVICE = 1, 2, 3
-
-
-class _Exit(click.ClickException):
-    """Stop with a message and a given exit code."""
-
-    def __init__(self, message, code):
-        super().__init__(message)
-        self.exit_code = code
+#: How often a wait says where it is when the output is not a terminal.
+PROGRESS_SECONDS = 10.0
 
 
 def select(scenarios, expression: str | None) -> list:
@@ -43,7 +38,7 @@ def write_junit(path, results, skipped, seconds) -> None:
         case = ET.SubElement(suite, "testcase", classname=r.scenario.path, name=r.scenario.name,
                              time=f"{r.seconds:.3f}")
         if not r.passed:
-            failure = ET.SubElement(case, "failure", message=r.failure.message.splitlines()[0] if r.failure else "")
+            failure = ET.SubElement(case, "failure", message=r.reason())
             failure.text = r.format_failure()
         out = ET.SubElement(case, "system-out")
         out.text = "\n".join(f"{'ok  ' if s.ok else 'FAIL'} {s.name} ({s.seconds:.2f}s) {s.detail}" for s in r.steps)
@@ -53,24 +48,82 @@ def write_junit(path, results, skipped, seconds) -> None:
     ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
 
 
-def run_all(scenarios, running, keep_going: bool, say) -> tuple[list, list]:
+def run_all(scenarios, running, keep_going: bool, say, full: bool = False, progress=None) -> tuple[list, list]:
     """Run scenarios in order against a started service; stop at the first failure unless keep_going."""
     from .runner import run_scenario
 
     results = []
     for i, scenario in enumerate(scenarios):
-        result = run_scenario(scenario, running, say=say)
+        result = run_scenario(scenario, running, say=say, progress=progress)
         results.append(result)
         if not result.passed:
-            say(result.format_failure())
+            say(result.format_failure(full=full))  # the one place a failure is printed
             if not keep_going:
                 return results, scenarios[i + 1:]
     return results, []
 
 
-@click.command("run")
+class Progress:
+    """A wait's status: a live line on a terminal, a line every PROGRESS_SECONDS otherwise."""
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.live = self.stream.isatty()
+        self.what, self.said = None, 0.0
+
+    def __call__(self, what, status, seconds) -> None:
+        if self.live:
+            self.stream.write(f"\r\033[K  waiting: {what} {status} ({seconds:.1f}s)")
+            self.stream.flush()
+            return
+        if what != self.what:
+            self.what, self.said = what, 0.0
+        if seconds - self.said >= PROGRESS_SECONDS:
+            self.stream.write(f"  still waiting: {what} {status} after {seconds:.0f}s\n")
+            self.said = seconds
+
+    def clear(self) -> None:
+        if self.live:
+            self.stream.write("\r\033[K")
+            self.stream.flush()
+
+
+RUN_HELP = """Replay the scenarios in PATH... and say pass or fail.
+
+A PATH is a scenario file (any name), or a directory searched recursively for
+scenario files (*.scenario.yaml; change with --pattern).
+
+\b
+Examples:
+  harness run scenarios/                          every scenario of the folder
+  harness run scenarios/crash.scenario.yaml -k caught
+  harness run --list scenarios/                   what would run, without running
+  harness run --url http://127.0.0.1:8080 scenarios/   against a running `harness serve`
+  harness run scenarios/ --junit-xml report.xml --diagram run.html
+
+\b
+Exit codes:
+  0  every expectation held
+  1  a scenario failed (the cause is printed first)
+  2  a bad scenario or bad usage: nothing ran
+  3  the service could not start (or --url does not answer)
+"""
+
+
+@click.command("run", help=RUN_HELP, short_help="Replay scenarios and say pass or fail.")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--list", "list_only", is_flag=True, help="List the scenarios found (file and name), run nothing.")
+@click.option("--url", envvar="HARNESS_URL", metavar="URL",
+              help="Run against the Job Service at URL (already running, any target or roles) instead of "
+                   "starting one. Conformance is not checked: its arrows are recorded in that process.")
+@click.option("--api-key", envvar="HARNESS_API_KEY", help="The client API key of the service at --url.")
+@click.option("--pattern", "patterns", multiple=True, metavar="GLOB", envvar="HARNESS_SCENARIO_FILES",
+              help=f"What a scenario file is in a directory (repeat for several; default "
+                   f"{', '.join(DEFAULT_PATTERNS)}). A pattern with '/' matches the end of the path.")
 @click.option("--keep-going", is_flag=True, help="Run every scenario even after one fails.")
+@click.option("--full-sequence", is_flag=True,
+              help="With a failure, show every observed event (default: those around the failure, "
+                   "without polling and housekeeping).")
 @click.option("-k", "expression", metavar="NAME", help="Run only scenarios whose name contains NAME "
               "(case-insensitive); 'not NAME' runs the others.")
 @click.option("--junit-xml", type=click.Path(dir_okay=False), help="Write a JUnit XML report to this file.")
@@ -80,33 +133,49 @@ def run_all(scenarios, running, keep_going: bool, say) -> tuple[list, list]:
 @click.option("--worker-logs", type=click.Path(file_okay=False),
               help="Write each local worker's output to DIR/<batch job id>.log instead of this terminal.")
 @_target_options
-def run(paths, keep_going, expression, junit_xml, diagram, trace, worker_logs, target, endpoint_url, redis_url,
-        prefix, region):
-    """Replay the scenarios in PATH... (files, or directories of *.yaml) and say pass or fail."""
-    try:
-        scenarios = [s for path in paths for s in load(path)]
-    except ScenarioError as exc:
-        raise _Exit(f"bad scenario: {exc}", EXIT_USAGE) from None
+def run(paths, list_only, url, api_key, patterns, keep_going, full_sequence, expression, junit_xml, diagram, trace,
+        worker_logs, target, endpoint_url, redis_url, prefix, region):
+    patterns = tuple(patterns) or DEFAULT_PATTERNS
+    scenarios = [s for path in paths for s in load(path, patterns)]  # a ScenarioError exits 2 (harness.cli)
     chosen = select(scenarios, expression)
     if not chosen:
-        raise _Exit(f"no scenario matches -k {expression!r} (of {len(scenarios)})", EXIT_USAGE)
-    from .service import RunningService
+        raise UsageError(f"no scenario matches -k {expression!r} (of {len(scenarios)})")
+    if list_only:
+        for s in chosen:
+            click.echo(f"{s.path}:{s.line}: {s.name}")
+        click.echo(f"{len(chosen)} scenario(s)" + (f" of {len(scenarios)} selected by -k" if expression else ""))
+        return
+    from .service import RemoteService, RunningService
 
     if not logging.getLogger().isEnabledFor(logging.INFO):
         # moto's ASL interpreter logs every failed Task state at ERROR: in a scenario that is the expected news.
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
     started = time.monotonic()
-    running = RunningService(target=target, endpoint_url=endpoint_url, redis_url=redis_url, prefix=prefix,
-                             region=region, worker_output=worker_logs, say=lambda t: click.echo(t, err=True))
+    say = lambda text: click.echo(text, err=True)  # noqa: E731
+    if url:
+        running = RemoteService(url, api_keys=(api_key,) if api_key else (), say=say)
+        say(f"checking the Job Service at {url}...")
+        if trace or diagram:
+            say("note: --trace and --diagram stay empty with --url: the service records its arrows in its own process")
+    else:
+        running = RunningService(target=target, endpoint_url=endpoint_url, redis_url=redis_url, prefix=prefix,
+                                 region=region, worker_output=worker_logs, say=say)
+        say(f"starting the Job Service on the {target} target (emulators, loops, API)...")
     try:
         running.start()
+    except ServiceStartError:
+        raise
     except Exception as exc:  # noqa: BLE001 - any reason the service cannot start is reported the same way
-        raise _Exit(f"the service could not start on the {target} target: {exc}", EXIT_NO_SERVICE) from exc
-    click.echo(f"service ready ({target}) in {time.monotonic() - started:.2f}s; "
+        raise ServiceStartError(f"the service could not start on the {target} target: "
+                                f"{type(exc).__name__}: {exc}") from exc
+    where = url or target
+    click.echo(f"service ready ({where}) in {time.monotonic() - started:.2f}s; "
                f"{len(chosen)} scenario(s)" + (f" of {len(scenarios)} selected by -k" if expression else ""))
+    progress = Progress()
     try:
-        results, skipped = run_all(chosen, running, keep_going, click.echo)
+        results, skipped = run_all(chosen, running, keep_going, _echo_clearing(progress), full_sequence, progress)
     finally:
+        progress.clear()
         running.stop()
     seconds = time.monotonic() - started
     _write_reports(results, skipped, seconds, junit_xml, diagram, trace)
@@ -116,9 +185,18 @@ def run(paths, keep_going, expression, junit_xml, diagram, trace, worker_logs, t
         summary += f", {len(skipped)} not run"
     click.echo(f"{'FAILED' if failed else 'PASSED'}: {summary} in {seconds:.2f}s")
     for r in failed:
-        click.echo(f"  failed: {r.scenario.name} ({r.scenario.path}) at {r.failure.step}")
+        click.echo(f"  failed: {r.scenario.name} ({r.scenario.path}): {r.reason()}")
     if failed:
         raise SystemExit(EXIT_FAILED)
+
+
+def _echo_clearing(progress: Progress):
+    """click.echo that first clears a live status line."""
+    def echo(text):
+        progress.clear()
+        click.echo(text)
+
+    return echo
 
 
 def _write_reports(results, skipped, seconds, junit_xml, diagram, trace) -> None:

@@ -5,13 +5,15 @@ import time
 
 import requests
 
+from .errors import HarnessError, JobFailed
+
 JOB_END_STATUSES = ("COMPLETED", "FAILED", "TIMED_OUT", "CANCELLED")
 REQUEST_END_STATUSES = ("FULFILLED", "FAILED")
 WORKER_ENV = ("JOBSERVICE_URL", "JOBSERVICE_WORKER_TOKEN",
               "JOBSERVICE_WORKER_ID", "JOBSERVICE_JOB_URN")
 
 
-class JobServiceError(Exception):
+class JobServiceError(HarnessError):
     """Raise for any non-2xx answer of the service (or of a presigned URL)."""
 
     def __init__(self, status, code, message):
@@ -138,14 +140,33 @@ class Client(_BaseClient):
         """Poll a job until its status is one of `statuses` and return it."""
         return _wait(self.get_job, urn, statuses, timeout, poll)
 
-    def run_job(self, definition, input=None, timeout=60):
-        """Request a job, wait for it to end within `timeout` seconds and return it."""
+    def run_job(self, definition, input=None, timeout=60, expect=None):
+        """Request a job, wait for it to end within `timeout` seconds and return it.
+
+        With `expect` (a status such as "COMPLETED"), a job that ends otherwise raises
+        JobFailed whose message says why: the failed runs, their error, exit code and stderr.
+        """
+        from .failures import request_summary
+
         deadline = time.monotonic() + timeout
         urn = self.request_job(definition, input)["urn"]
         request = self.wait_for_request(urn, timeout=max(deadline - time.monotonic(), 0))
         if request["status"] != "FULFILLED":
-            raise RuntimeError(f"job request {urn} ended {request['status']}: {request.get('error')}")
-        return self.wait_for_job(request["job"], timeout=max(deadline - time.monotonic(), 0))
+            raise JobFailed(request_summary(request, "FULFILLED"), request)
+        job = self.wait_for_job(request["job"], timeout=max(deadline - time.monotonic(), 0))
+        if expect is not None and job.get("status") != expect:
+            raise JobFailed(self.explain(job, expect), job)
+        return job
+
+    def explain(self, job, expect=None):
+        """Why a job is as it is: its failed runs (step, attempt, error, cause, exit code, stderr), its open runs."""
+        from .failures import asl_steps, job_summary
+
+        try:
+            steps = asl_steps(self.get_definition(job["definition"]).get("definition"))
+        except (JobServiceError, KeyError, AttributeError):
+            steps = {}  # the summary still names each run's worker
+        return job_summary(job, expect, steps=steps)
 
 
 class WorkerClient(_BaseClient):
@@ -158,11 +179,12 @@ class WorkerClient(_BaseClient):
         self.job_urn = job_urn
 
     @classmethod
-    def from_env(cls, environ=os.environ, **kw):
-        """Build the client from the JOBSERVICE_* variables a worker run receives."""
+    def from_env(cls, environ=None, **kw):
+        """Build the client from the JOBSERVICE_* variables a worker run receives (default: os.environ)."""
+        environ = os.environ if environ is None else environ
         missing = [name for name in WORKER_ENV if not environ.get(name)]
         if missing:
-            raise RuntimeError(f"worker environment variable(s) not set: {', '.join(missing)}")
+            raise HarnessError(f"worker environment variable(s) not set: {', '.join(missing)}")
         url, token, worker_id, job_urn = (environ[name] for name in WORKER_ENV)
         return cls(url, token, worker_id=worker_id, job_urn=job_urn, **kw)
 

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from .errors import HarnessError
+
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "documented_sequence.yaml")
 
 
-class ConformanceError(Exception):
+class ConformanceError(HarnessError):
     """The documented sequence data is malformed."""
 
 

@@ -1,6 +1,6 @@
 """Draw observed runs as Mermaid sequence diagrams in one HTML page that renders offline.
 
-The page looks like the seed (seed/000_690370c4ec18dcd0.txt): the same
+The page looks like the seed diagram (docs/sequence-diagram.html): the same
 participants in the same order, `Note over` for notes. mermaid.min.js is
 inlined from harness/static/, so a browser needs no network to draw it.
 """
@@ -8,6 +8,8 @@ inlined from harness/static/, so a browser needs no network to draw it.
 import html
 import os
 import re
+
+from .errors import HarnessError
 
 STATIC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 MERMAID_JS = os.path.join(STATIC, "mermaid.min.js")
@@ -25,7 +27,7 @@ def drawn(events) -> list:
     return [e for e in events if not HOUSEKEEPING.match(e.label)]
 
 
-class DiagramError(Exception):
+class DiagramError(HarnessError):
     """The diagram cannot be drawn (mermaid.min.js missing)."""
 
 

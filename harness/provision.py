@@ -16,6 +16,8 @@ from botocore.exceptions import ClientError
 from server.clients import Clients
 from server.dynamodb_connection import table_spec
 
+from .errors import HarnessError
+
 TAG_KEY, TAG_VALUE = "jobservice:provisioned-by", "harness"
 TRUST = {
     "batch": "batch.amazonaws.com",
@@ -28,7 +30,7 @@ MANAGED_POLICIES = {"batch": "service-role/AWSBatchServiceRole"}
 GROUPS = ("service", "batch")
 
 
-class ProvisionError(Exception):
+class ProvisionError(HarnessError):
     """A resource could not be created or removed."""
 
 

@@ -5,6 +5,7 @@ Nothing starts until a test asks for a fixture or a scenario item runs, and the 
 modules (moto, boto3, Flask) are imported only then.
 """
 
+import fnmatch
 import os
 import re
 import signal
@@ -12,15 +13,17 @@ import sys
 import threading
 import uuid
 import warnings
-from pathlib import Path, PurePath
+from pathlib import Path
 
 import pytest
+
+from .errors import HarnessError, ServiceStartError, UsageError
 
 # Kept in step with harness.service.TARGETS and WORKERS (a test checks it); importing that module here
 # would cost every pytest run in the environment half a second.
 TARGETS = ("embedded", "localstack", "aws")
 WORKERS = ("batch", "local")
-DEFAULT_SCENARIO_FILES = ["*.scenario.yaml"]
+DEFAULT_SCENARIO_FILES = ["*.scenario.yaml"]  # harness.scenario.DEFAULT_PATTERNS (a test checks it)
 MARKER = "harness_targets"
 
 
@@ -151,8 +154,8 @@ class Harness:
         with self._lock:
             if self.running is None:
                 if self._failed is not None:
-                    raise RuntimeError(f"the Job Service did not start earlier in this session: "
-                                       f"{self._failed!r}") from self._failed
+                    raise ServiceStartError(f"the Job Service did not start earlier in this session: "
+                                            f"{self._failed!r}") from self._failed
                 try:
                     self.running = self._start()
                 except Exception as exc:
@@ -344,9 +347,9 @@ def _scenario(source, name, request):
         for scenario in loaded:
             if scenario.name == name:
                 return scenario
-        raise LookupError(f"{source}: no scenario named {name!r} (has: {', '.join(s.name for s in loaded)})")
+        raise UsageError(f"{source}: no scenario named {name!r} (has: {', '.join(s.name for s in loaded)})")
     if len(loaded) != 1:
-        raise LookupError(f"{source} holds {len(loaded)} scenarios: pass name= one of "
+        raise UsageError(f"{source} holds {len(loaded)} scenarios: pass name= one of "
                           f"{', '.join(s.name for s in loaded)}")
     return loaded[0]
 
@@ -431,20 +434,17 @@ def _raise_background_errors(item, when: str, failed: bool = False) -> None:
 # -- scenarios as test items -------------------------------------------------------
 def pytest_collect_file(file_path, parent):
     patterns = parent.config.getini("harness_scenario_files")
-    if any(_matches(file_path, pattern) for pattern in patterns):
+    if not any(fnmatch.fnmatch(file_path.name, p.rsplit("/", 1)[-1]) for p in patterns):
+        return None  # most files: decided without importing the scenario module
+    from .scenario import is_scenario_file  # the rule `harness run DIR` follows too
+
+    if is_scenario_file(file_path, patterns):
         return ScenarioFile.from_parent(parent, path=file_path)
     return None
 
 
-def _matches(path: Path, pattern: str) -> bool:
-    # A bare pattern matches the file name; one with a folder matches the end of the path.
-    if "/" in pattern or os.sep in pattern:
-        return PurePath(path).match(pattern)
-    return PurePath(path.name).match(pattern)
-
-
-class ScenarioFailed(Exception):
-    """Raise when a scenario ran and did not pass; carries its Result."""
+class ScenarioFailed(HarnessError):
+    """Raise when a scenario ran and did not pass; carries its Result (its message leads with the cause)."""
 
     def __init__(self, result):
         super().__init__(result.format_failure())
@@ -496,7 +496,8 @@ class ScenarioItem(pytest.Item):
 
     def repr_failure(self, excinfo):
         if excinfo.errisinstance(ScenarioFailed):
-            return excinfo.value.result.format_failure()
+            # The first line is the cause: pytest's short summary (-ra) shows it.
+            return excinfo.value.result.format_failure(full=self.config.option.verbose >= 2)
         if _is_scenario_error(excinfo):
             return str(excinfo.value)
         return super().repr_failure(excinfo)

@@ -16,8 +16,10 @@ from dataclasses import dataclass, field
 
 from server import observe
 
+from .errors import HarnessError
 from .client import JOB_END_STATUSES, Client, JobServiceError
-from .scenario import TemplateError, bind_asl, lookup, render
+from .failures import around_failure, asl_steps, job_summary, request_summary
+from .scenario import TemplateError, _worker_ref, bind_asl, lookup, render
 from .trace import Trace, format_event
 
 #: The scripted and callable worker programs, installed with the package.
@@ -26,8 +28,6 @@ REQUEST_END_STATUSES = ("FULFILLED", "FAILED")
 POLL_SECONDS = 0.02
 #: How long the conformance check waits for interactions that end after the last step (a message's delete).
 CONFORMANCE_SETTLE_SECONDS = 3.0
-#: Lines of the observed sequence shown with a failure (the latest ones).
-SHOWN_EVENTS = 80
 
 
 @dataclass
@@ -49,6 +49,8 @@ class StepFailure:
     expected: object
     actual: object
     message: str
+    #: Why it happened, cause first: the failed runs with their error, exit code and stderr.
+    cause: str = ""
 
 
 @dataclass
@@ -63,36 +65,52 @@ class Result:
     seconds: float = 0.0
     conformance: object = None
 
-    def format_failure(self) -> str:
-        """The failed step, what was expected and what happened, and the observed sequence up to then."""
+    def reason(self) -> str:
+        """One line: the cause of the failure (pytest's short summary, JUnit's message)."""
         if self.failure is None:
             return ""
         f = self.failure
-        lines = [f"{self.scenario.path}: scenario {self.scenario.name!r} failed at step {f.step!r}",
-                 f"  {f.message}",
-                 f"  expected: {_show(f.expected)}",
-                 f"  actual:   {_show(f.actual)}"]
+        return f.cause.split("\n", 1)[0] if f.cause else f.message.split(": ", 1)[-1]
+
+    def format_failure(self, full: bool = False) -> str:
+        """The cause first (failed runs, exit codes, stderr), then the step's expectation, then the events.
+
+        The events leave out the user's polling and the loops' housekeeping and show
+        those around the failure; `full` shows every event instead.
+        """
+        if self.failure is None:
+            return ""
+        f = self.failure
+        lines = [self.reason(), f"  scenario {self.scenario.name!r} ({self.scenario.path}) failed at step {f.step!r}"]
+        if f.cause:
+            lines.extend(f.cause.splitlines()[1:])
+        lines += [f"  {f.message}", f"  expected: {_show(f.expected)}", f"  actual:   {_show(f.actual)}"]
         events = self.events
         if events:
-            shown = events[-SHOWN_EVENTS:]
-            lines.append(f"  observed sequence ({len(events)} events"
-                         + (f", the last {len(shown)}" if len(shown) < len(events) else "") + "):")
+            shown, cut = (events, 0) if full else around_failure(events)
+            how = "every event" if full else f"{len(shown)} of {len(events)} events, without polling and housekeeping"
+            lines.append(f"  observed sequence ({how}; {'' if full else 'all: --full-sequence or pytest -vv; '}"
+                         f"to a file: --trace):")
             lines.extend("  " + format_event(e) for e in shown)
         return "\n".join(lines)
 
 
-class Failed(Exception):
+class Failed(HarnessError):
     """A step's expectation did not hold."""
 
-    def __init__(self, message, expected=None, actual=None):
+    def __init__(self, message, expected=None, actual=None, cause=""):
         super().__init__(message)
-        self.message, self.expected, self.actual = message, expected, actual
+        self.message, self.expected, self.actual, self.cause = message, expected, actual, cause
 
 
-def run_scenario(scenario, service, say=None) -> Result:
-    """Run one scenario against `service` (a started RunningService) and return its Result."""
+def run_scenario(scenario, service, say=None, progress=None) -> Result:
+    """Run one scenario against `service` (a started RunningService) and return its Result.
+
+    `progress(what, status, seconds)` hears about each wait while it lasts (a live status line).
+    """
     say = say or (lambda text: None)
     run = _Run(scenario, service, say)
+    run.progress = progress or (lambda what, status, seconds: None)
     return run.execute()
 
 
@@ -106,6 +124,7 @@ class _Run:
         self.suffix = uuid.uuid4().hex[:8]
         self.vars = {"workers": {}, "jobs": {}}
         self.signals = None
+        self.progress = lambda what, status, seconds: None
 
     def execute(self) -> Result:
         result = Result(scenario=self.scenario)
@@ -126,7 +145,11 @@ class _Run:
             else:
                 result.passed = True
             if result.passed and self.scenario.conformance:
-                self._conformance(result, trace)
+                if getattr(self.service, "observable", True):
+                    self._conformance(result, trace)
+                else:  # its arrows are recorded in the other process
+                    self.say("  skip      conformance with the documented sequence: the service runs in another "
+                             "process (run without --url to check it)")
         finally:
             result.events = trace.stop()
             shutil.rmtree(self.signals, ignore_errors=True)
@@ -140,29 +163,36 @@ class _Run:
         if step.note:
             observe.note("User", step.note)
         started = time.monotonic()
+        name = self._name(step)
         try:
             value, detail = getattr(self, f"do_{step.action}")(step)
             self._keep(step, value)
         except Failed as exc:
-            return self._failed(step, result, started, exc.message, exc.expected, exc.actual)
+            return self._failed(step, name, result, started, exc.message, exc.expected, exc.actual, exc.cause)
         except JobServiceError as exc:
-            return self._failed(step, result, started, f"the service answered {exc}", "a 2xx answer", str(exc))
+            return self._failed(step, name, result, started, f"the service answered {exc}", "a 2xx answer",
+                                str(exc))
         except TemplateError as exc:
-            return self._failed(step, result, started, f"a variable does not hold what the step needs: {exc}",
+            return self._failed(step, name, result, started, f"a variable does not hold what the step needs: {exc}",
                                 "a value", None)
         seconds = time.monotonic() - started
-        result.steps.append(StepResult(step.name, True, seconds, detail, step.index))
-        self.say(f"  ok    {step.index:>2}. {step.name}  ({seconds:.2f}s){'  ' + detail if detail else ''}")
+        result.steps.append(StepResult(name, True, seconds, detail, step.index))
+        self.say(f"  ok    {step.index:>2}. {name}  ({seconds:.2f}s){'  ' + detail if detail else ''}")
         return True
 
-    def _failed(self, step, result, started, message, expected, actual) -> bool:
+    def _name(self, step) -> str:
+        """The step's name with its variables resolved (`wait for job urn:...:job:ab12 COMPLETED`)."""
+        try:
+            return str(render(step.name, self.vars))
+        except TemplateError:
+            return step.name
+
+    def _failed(self, step, name, result, started, message, expected, actual, cause="") -> bool:
         seconds = time.monotonic() - started
-        result.steps.append(StepResult(step.name, False, seconds, message, step.index))
-        result.failure = StepFailure(step=step.name, expected=expected, actual=actual,
-                                     message=f"{self.scenario.path}:{step.line}: {message}")
-        self.say(f"  FAIL  {step.index:>2}. {step.name}  ({seconds:.2f}s)  {message}")
-        self.say(f"        expected: {_show(expected)}")
-        self.say(f"        actual:   {_show(actual)}")
+        result.steps.append(StepResult(name, False, seconds, message, step.index))
+        result.failure = StepFailure(step=name, expected=expected, actual=actual,
+                                     message=f"{self.scenario.path}:{step.line}: {message}", cause=cause)
+        self.say(f"  FAIL  {step.index:>2}. {name}  ({seconds:.2f}s)  {message}")
         return False
 
     def _keep(self, step, value) -> None:
@@ -287,12 +317,29 @@ class _Run:
             if problem is None:
                 return resource
             settled = resource.get("status") in ends
+            self.progress(urn, resource.get("status"), time.monotonic() - (deadline - timeout))
             if not waits or settled or time.monotonic() >= deadline:
                 path, want, got = problem
                 why = "" if not waits else " (it has ended)" if settled else f" within {timeout:g}s"
                 raise Failed(f"{urn}: {path} is {_show(got)}, expected {_show(want)}{why}",
-                             expected, _relevant(resource, expected))
+                             expected, _relevant(resource, expected), self._cause(resource, expected))
             time.sleep(POLL_SECONDS)
+
+    def _cause(self, resource, expected) -> str:
+        """The failure summary of a job or request resource, in the scenario's own worker names and steps."""
+        want = expected.get("status")
+        want = " or ".join(want) if isinstance(want, list) else want
+        if "workers" not in resource and "execution_arn" not in resource:
+            return request_summary(resource, want)
+        names = {urn: name for name, urn in self.vars["workers"].items()}
+        steps: dict = {}
+        for job in self.scenario.jobs.values():
+            for task, states in asl_steps(job.definition).items():
+                urn = self.vars["workers"].get(_worker_ref(task) or "")
+                if urn:
+                    steps.setdefault(urn, [])
+                    steps[urn] += [s for s in states if s not in steps[urn]]
+        return job_summary(resource, want, steps=steps, names=names)
 
     def do_download(self, step):
         args = render(step.args, self.vars)

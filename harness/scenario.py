@@ -3,16 +3,21 @@
 A file holds one scenario, or several as YAML documents separated by `---`.
 Everything is checked before anything runs: the shape of each section,
 every reference (a worker a job runs, a job a step requests, a variable a
-step uses) and the ASL's worker Tasks. The README's section "Scenarios" is the reference.
+step uses) and the ASL's worker Tasks. docs/reference/scenario-format.md is the reference.
 """
 
+import difflib
+import importlib.util
 import json
 import os
 import re
+import shutil
 from dataclasses import dataclass, field
+from pathlib import PurePath
 
 import yaml
 
+from .errors import UsageError
 from .templates import TEMPLATE_RE, TemplateError, lookup, render  # noqa: F401 - part of this API
 
 WORKER_URN = "urn:jobservice:worker:"
@@ -27,7 +32,7 @@ BUILTIN_VARS = ("workers", "jobs")
 WORKER_VARS = ("input", "worker", "job", "files")
 
 
-class ScenarioError(Exception):
+class ScenarioError(UsageError):
     """A bad scenario: the file, the line and what was expected."""
 
     def __init__(self, path, line, message):
@@ -150,13 +155,32 @@ def _line(container, key=None, default=0) -> int:
 
 
 # -- loading ---------------------------------------------------------------------
-def load(path) -> list:
-    """Load every scenario of a file, or of each `*.yaml`/`*.yml` file in a directory (sorted)."""
+#: What a scenario file is, for `harness run DIR` and for pytest (ini `harness_scenario_files`).
+DEFAULT_PATTERNS = ("*.scenario.yaml",)
+
+
+def is_scenario_file(path, patterns=DEFAULT_PATTERNS) -> bool:
+    """Whether a file is a scenario: a bare pattern matches its name, one with a '/' the end of its path."""
+    path = PurePath(path)
+    return any(path.match(p) if "/" in p or os.sep in p else PurePath(path.name).match(p) for p in patterns)
+
+
+def scenario_files(directory, patterns=DEFAULT_PATTERNS) -> list:
+    """The scenario files under a directory, searched recursively, sorted (hidden folders skipped)."""
+    found = []
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [os.path.join(root, f) for f in files if is_scenario_file(os.path.join(root, f), patterns)]
+    return sorted(found)
+
+
+def load(path, patterns=DEFAULT_PATTERNS) -> list:
+    """Load every scenario of a file (any name), or of each scenario file under a directory."""
     path = os.fspath(path)
     if os.path.isdir(path):
-        files = sorted(os.path.join(path, f) for f in os.listdir(path) if f.endswith((".yaml", ".yml")))
+        files = scenario_files(path, patterns)
         if not files:
-            raise ScenarioError(path, 0, "no *.yaml scenario in this directory")
+            raise ScenarioError(path, 0, f"no scenario file ({', '.join(patterns)}) under this directory")
         return [s for f in files for s in load(f)]
     try:
         with open(path, encoding="utf-8") as fh:
@@ -208,8 +232,8 @@ class _Validator:
             self.fail(line, f"{what} must be a mapping, got {_kind(value)}")
         for key in value:
             if allowed is not None and key not in allowed:
-                self.fail(_line(value, key, line), f"unknown key {key!r} in {what}; expected one of: "
-                          f"{', '.join(allowed)}")
+                self.fail(_line(value, key, line), f"unknown key {key!r} in {what}{_did_you_mean(key, allowed)}; "
+                          f"expected one of: {', '.join(allowed)}")
         for key in required:
             if key not in value:
                 self.fail(_line(value, None, line), f"{what} needs {key!r}")
@@ -229,7 +253,9 @@ class _Validator:
         allowed = ("name", "description", "timeout", "conformance", "workers", "jobs", "steps")
         self.mapping(data, "a scenario", 1, allowed, required=("steps",))
         line = _line(data)
-        default = os.path.splitext(os.path.basename(self.path))[0] + (f"[{index + 1}]" if count > 1 else "")
+        base = os.path.basename(self.path)
+        stem = base[:-len(".scenario.yaml")] if base.endswith(".scenario.yaml") else os.path.splitext(base)[0]
+        default = stem + (f"[{index + 1}]" if count > 1 else "")
         name = self.typed(data, "name", str, "the scenario", line) if "name" in data else default
         description = self.typed(data, "description", str, "the scenario", line) if "description" in data else ""
         timeout = (self.typed(data, "timeout", (int, float), "the scenario", line, lambda v: v > 0,
@@ -271,9 +297,11 @@ class _Validator:
             worker.command = list(self.typed(spec, "command", list, what, line,
                                              lambda v: v and all(isinstance(a, str) for a in v),
                                              "a non-empty list of strings"))
+            self.command_exists(worker.command, what, _line(spec, "command", line))
         elif kind == "callable":
             worker.callable = self.typed(spec, "callable", str, what, line,
                                          lambda v: re.match(r"^[\w.]+:[\w.]+$", v), "'module:function'")
+            self.module_exists(worker.callable, what, _line(spec, "callable", line))
         else:
             worker.script = self.script(spec["scripted"], what, _line(spec, "scripted", line))
         if "environment" in spec:
@@ -306,7 +334,8 @@ class _Validator:
                           f"(a mapping with one key), got {_kind(raw)}")
             action, args = next(iter(raw.items()))
             if action not in actions:
-                self.fail(at, f"unknown scripted step {action!r} of {what}; expected one of: {', '.join(actions)}")
+                self.fail(at, f"unknown scripted step {action!r} of {what}{_did_you_mean(action, actions)}; "
+                          f"expected one of: {', '.join(actions)}")
             step_what = f"scripted step {action!r} of {what}"
             if action in ("start", "finish", "crash", "heartbeat") and args is None:
                 args = {}
@@ -410,7 +439,8 @@ class _Validator:
         given = [k for k in raw if k in actions]
         for key in raw:
             if key not in actions and key not in common:
-                self.fail(_line(raw, key, line), f"unknown key {key!r} in step {index}; expected one action of "
+                self.fail(_line(raw, key, line), f"unknown key {key!r} in step {index}"
+                          f"{_did_you_mean(key, actions + common)}; expected one action of "
                           f"{', '.join(actions)} and optionally {', '.join(common)}")
         if len(given) != 1:
             self.fail(line, f"step {index} needs exactly one action of {', '.join(actions)}, got "
@@ -547,6 +577,46 @@ class _Validator:
         return _plain(args), f"cancel {args['job']}"
 
     # -- shared checks --
+    @property
+    def directory(self) -> str | None:
+        """The folder relative paths are found in; None for a scenario that comes from no file."""
+        return None if self.path.startswith("<") else os.path.dirname(os.path.abspath(self.path))
+
+    def command_exists(self, command: list, what: str, line: int) -> None:
+        """A program that is not on PATH, or a script that is not there, fails now rather than in the worker."""
+        if self.directory is None:
+            return
+        program = command[0]
+        if program in ("python", "python3"):
+            script = next((a for a in command[1:] if not a.startswith("-")), None)
+            if script is None or command[1] in ("-c", "-m") or not script.endswith(".py"):
+                return
+            if not os.path.isfile(os.path.join(self.directory, script)):
+                self.fail(line, f"the command of {what} runs {script!r}, which does not exist "
+                          f"(relative paths are relative to the scenario's folder, {self.directory})")
+        elif "/" in program:
+            if not os.path.isfile(os.path.join(self.directory, program)):
+                self.fail(line, f"the command of {what} runs {program!r}, which does not exist "
+                          f"(relative paths are relative to the scenario's folder, {self.directory})")
+        elif shutil.which(program) is None:
+            self.fail(line, f"the command of {what} runs {program!r}, which is not on PATH")
+
+    def module_exists(self, target: str, what: str, line: int) -> None:
+        """A callable's module is next to the scenario (a file or package) or importable."""
+        if self.directory is None:
+            return
+        module = target.split(":", 1)[0]
+        base = os.path.join(self.directory, *module.split("."))
+        if os.path.isfile(base + ".py") or os.path.isfile(os.path.join(base, "__init__.py")):
+            return
+        top = module.split(".", 1)[0]
+        local_top = os.path.join(self.directory, top)
+        if not (os.path.exists(local_top) or os.path.exists(local_top + ".py")) \
+                and importlib.util.find_spec(top) is not None:
+            return  # an installed package: its submodules are its own business
+        self.fail(line, f"the callable of {what} names module {module!r}, which is neither next to the "
+                  f"scenario ({base}.py) nor installed")
+
     def name(self, name, what, line):
         if not isinstance(name, str) or not NAME_RE.match(name):
             self.fail(line, f"the name of {what} must match [A-Za-z0-9_-]{{1,48}}, got {name!r}")
@@ -611,6 +681,11 @@ def _plain(value):
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
+
+
+def _did_you_mean(word, choices) -> str:
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _tuple(types):

@@ -11,6 +11,7 @@ from werkzeug.serving import make_server
 from server.config import Names, Settings
 from server.service import Service
 
+from .errors import ServiceStartError
 from .provision import clients_for, provision
 
 log = logging.getLogger(__name__)
@@ -21,12 +22,9 @@ LOCALSTACK_DEFAULT = "http://localhost:4566"
 
 def localstack_endpoint() -> str:
     """LocalStack's edge URL as localstack-client computes it (LOCALSTACK_HOST and friends honoured)."""
-    try:
-        from localstack_client.config import get_service_endpoint
+    from localstack_client.config import get_service_endpoint
 
-        return get_service_endpoint("sqs") or LOCALSTACK_DEFAULT
-    except Exception:  # noqa: BLE001 - an old localstack-client: fall back to its documented default
-        return LOCALSTACK_DEFAULT
+    return get_service_endpoint("sqs") or LOCALSTACK_DEFAULT
 
 
 def _region(region: str | None) -> str:
@@ -56,6 +54,34 @@ def target_settings(target: str, endpoint_url: str | None = None, prefix: str = 
                        "secret_access_key": os.environ.get("AWS_SECRET_ACCESS_KEY", "test")}
     return Settings(region=_region(region), endpoint_url=endpoint_url, names=names or names_for(prefix), target=target,
                     **credentials, **fields)
+
+
+class RemoteService:
+    """A Job Service that runs elsewhere (`harness run --url`): scenarios call it, nothing is started here."""
+
+    #: Its arrows are recorded in its own process: no conformance check or sequence from here.
+    observable = False
+
+    def __init__(self, url: str, api_keys=(), say=None):
+        self.url, self.api_keys, self.target = url.rstrip("/"), tuple(api_keys), "remote"
+        self.say = say or (lambda text: log.info(text))
+
+    def start(self) -> "RemoteService":
+        """Check that the service answers its health check."""
+        import requests
+
+        try:
+            health = requests.get(self.url + "/v2/health", timeout=10)
+        except requests.RequestException as exc:
+            raise ServiceStartError(f"no Job Service answers at {self.url}: {exc}") from exc
+        if health.status_code != 200:
+            raise ServiceStartError(f"the Job Service at {self.url} is not healthy: {health.status_code} "
+                                    f"{health.text[:200]}")
+        self.target = health.json().get("target", "remote")
+        return self
+
+    def stop(self) -> None:
+        """Nothing to stop: the service is not this process's."""
 
 
 class _LateApp:

@@ -3,10 +3,12 @@
 import json
 import re
 
+from .errors import HarnessError
+
 TEMPLATE_RE = re.compile(r"\$\{([^}]*)\}")
 
 
-class TemplateError(Exception):
+class TemplateError(HarnessError):
     """A `${...}` that names nothing in the variables given."""
 
 

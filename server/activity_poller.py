@@ -14,7 +14,7 @@ from datetime import datetime
 
 from botocore.exceptions import ClientError
 
-from . import asl, job_updates, observe
+from . import asl, job_updates, lifecycle, observe
 from .dynamodb_connection import dumps, now
 from .errors import Conflict
 from .resources import JOB, RUN_ATTR, WORKER, aws_name
@@ -85,6 +85,7 @@ class ActivityPoller:
         self.workers.set(info, batch_job_id=batch_job_id)  # its worker may have started already
         observe.note(PARTICIPANT, "Update Parent Job Information")
         job_updates.set_run(self.db, job_urn, worker_id, batch_job_id=batch_job_id)
+        lifecycle.say("run submitted", worker_id, f"{worker_urn} in job {job_urn}, Batch job {batch_job_id}")
 
     def _submit(self, name: str, worker_id: str, job_urn: str, token: str) -> str:
         """Submit Worker Job: the latest revision of the worker's Batch job definition."""

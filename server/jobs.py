@@ -3,7 +3,7 @@
 from botocore.exceptions import ClientError
 from flask import Blueprint, jsonify, request
 
-from . import job_updates
+from . import job_updates, lifecycle
 from .dynamodb_connection import dumps, now
 from .errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from .resources import (JOB, JOB_DEFINITION, JOB_STATUSES, REQUEST, current_service, id_of, new_id,
@@ -42,6 +42,7 @@ def create_request():
     except ClientError as exc:
         service.db.delete(urn)  # nothing changes when the request cannot be queued
         raise ServiceUnavailable(f"the queue is unreachable: {exc}") from exc
+    lifecycle.say("request accepted", urn, definition)
     return jsonify({"urn": urn, "status": "PENDING"}), 202
 
 

@@ -63,7 +63,9 @@ def record(source: str | None, target: str, label: str, kind: str = "call", **de
     if not _sinks:
         return
     with _lock:
-        event = Event(source or "?", target, label, kind, seq=next(_seq), details=details)
+        # The thread tells one request's arrows from another's (a failure report leaves out the polling).
+        event = Event(source or "?", target, label, kind, seq=next(_seq),
+                      details={**details, "thread": threading.get_ident()})
         sinks = list(_sinks)
     for sink in sinks:
         sink(event)

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from botocore.exceptions import ClientError
 
-from . import job_updates, observe
+from . import job_updates, lifecycle, observe
 from .dynamodb_connection import Update, dumps, now
 from .resources import EXECUTION_TO_JOB, JOB, REQUEST
 
@@ -136,6 +136,7 @@ class QueueProcessor:
         job_updates.create_job(self.db, job_urn, request, execution_arn)
         update = Update().set("status", "FULFILLED").set("job", job_urn).set("updated_at", now())
         self.db.update(request_urn, update, label="Update Request Resource With Job URN", returns="NONE")
+        lifecycle.say("job started", job_urn, f"request {request_urn}")
         return True
 
     def _start_execution(self, state_machine_arn: str, name: str, input_text: str) -> str:
@@ -183,6 +184,7 @@ class QueueProcessor:
         self.service.poller.stop_runs(job, "Job.Ended", f"the job ended {status} while this worker ran")
         job_updates.end_job(self.db, job_urn, status, output=execution.get("output") if status == "COMPLETED"
                             else None, error=error)
+        lifecycle.say("job ended", job_urn, f"{status} after {lifecycle.since(job.get('created_at'))}")
         return True
 
     def _execution(self, arn: str) -> dict:

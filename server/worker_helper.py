@@ -5,7 +5,7 @@ import re
 from flask import Blueprint, jsonify, request
 
 from .errors import BadRequest, Forbidden
-from .files import file_info
+from .files import answer, file_info
 from .worker_manager import authenticated, job_prefix
 
 bp = Blueprint("worker_helper", __name__)
@@ -43,4 +43,4 @@ def download(key):
     service, info = authenticated()
     if not key.startswith(job_prefix(info)):
         raise Forbidden(f"file {key!r} does not belong to this worker's job")
-    return jsonify(file_info(service, key))
+    return answer(file_info(service, key))

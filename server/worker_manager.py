@@ -5,7 +5,7 @@ import json
 from botocore.exceptions import BotoCoreError, ClientError
 from flask import Blueprint, jsonify, request
 
-from . import job_updates, observe
+from . import job_updates, lifecycle, observe
 from .dynamodb_connection import dumps, now
 from .errors import BadRequest, Conflict, Forbidden, ServiceUnavailable
 from .files import file_info
@@ -39,6 +39,7 @@ def start():
             info = service.worker_info.get(info["worker"], fresh=True)
     if info["status"] != "RUNNING":
         raise Conflict(f"worker run {info['worker']} has finished ({info['status']})")
+    lifecycle.say("worker started", info["worker"], f"job {info['job']}")
     return jsonify({"worker": info["worker"], "job": info["job"], "definition": info["definition"],
                     "input": loads(info["input"])})
 
@@ -68,6 +69,7 @@ def results():
     observe.note(PARTICIPANT, "Update Parent Job Information")
     entry = {"worker": info["worker"], "data": body["data"], "files": files, "at": now()}
     job_updates.append_result(service.db, info["job"], info["worker"], entry)
+    lifecycle.say("result posted", info["worker"], f"{count} so far")
     return jsonify({"worker": info["worker"], "results": count})
 
 
@@ -134,6 +136,7 @@ def finish():
     job_updates.set_run(service.db, info["job"], info["worker"], status=status, updated_at=now(), **fields)
     service.queue.send({"type": "update-job", "job": info["job"], "worker": info["worker"]},
                        "Send Update Job Message")
+    lifecycle.say("worker finished", info["worker"], status)
     return jsonify({"worker": info["worker"], "status": status})
 
 

@@ -1,5 +1,6 @@
 """Unit tests of harness.client against a tiny local HTTP server imitating the contract."""
 import json
+import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -7,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from harness.client import Client, JobServiceError, WorkerClient, WORKER_ENV
+from harness.errors import HarnessError
 
 JOB_URN = "urn:jobservice:job:j1"
 KEY = "jobs/j1/w1/result.json"
@@ -164,7 +166,7 @@ def test_run_job_requests_then_waits_for_request_and_job(service, client):
 @pytest.mark.parametrize("missing", WORKER_ENV)
 def test_from_env_raises_naming_the_missing_variable(missing):
     environ = {name: "x" for name in WORKER_ENV if name != missing}
-    with pytest.raises(RuntimeError, match=missing):
+    with pytest.raises(HarnessError, match=missing):
         WorkerClient.from_env(environ)
 
 
@@ -221,3 +223,18 @@ def test_results_and_finish_send_contract_bodies(service, worker):
         {"data": {"n": 1}, "files": [KEY]}
     assert json.loads(service.last("POST", "/v2/worker/finish")["body"]) == \
         {"error": "Worker.Error", "cause": "boom"}
+
+
+def test_help_of_the_worker_client_does_not_print_the_environment(monkeypatch):
+    import pydoc
+
+    monkeypatch.setenv("JOBSERVICE_WORKER_TOKEN", "w1.not-for-your-eyes")
+    text = pydoc.render_doc(WorkerClient, renderer=pydoc.plaintext)
+    assert "from_env(environ=None" in text
+    assert "not-for-your-eyes" not in text and os.environ["PATH"] not in text
+
+
+def test_every_error_the_client_raises_is_a_harness_error():
+    assert issubclass(JobServiceError, HarnessError)
+    with pytest.raises(HarnessError, match="JOBSERVICE_URL"):
+        WorkerClient.from_env({})

@@ -199,6 +199,20 @@ def test_worker_files_upload_raw_and_multipart_then_read(hold):
     error_of(worker.call("GET", f"/v2/workers/files/jobs/{worker.job.rsplit(':', 1)[1]}/{worker.id}/none"), 404)
 
 
+def test_a_file_downloads_in_one_step_with_download_1_or_accept_octet_stream(hold, api):
+    worker = hold()
+    key = worker.call("POST", "/v2/workers/files?name=one-step.txt", data=b"in one step").json()["key"]
+    assert api("GET", f"/v2/files/{key}").json()["key"] == key  # JSON by default, curl's */* included
+    for how in ({"params": {"download": "1"}}, {"headers": {"Accept": "application/octet-stream"}}):
+        redirect = api("GET", f"/v2/files/{key}", allow_redirects=False, **how)
+        assert redirect.status_code == 302 and redirect.headers["Cache-Control"] == "no-store"
+        assert requests.get(redirect.headers["Location"], timeout=30).content == b"in one step"
+        assert api("GET", f"/v2/files/{key}", **how).content == b"in one step"
+    own = worker.call("GET", f"/v2/workers/files/{key}?download=1", allow_redirects=False)
+    assert own.status_code == 302
+    error_of(api("GET", f"/v2/files/{key}-none", params={"download": "1"}), 404)
+
+
 @pytest.mark.parametrize("name", ["a/b", "..", "x..y", "bad\x01name", "new\nline", ""])
 def test_worker_file_names_with_slash_dots_or_control_chars_are_400(hold, name):
     worker = hold()

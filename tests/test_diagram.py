@@ -14,7 +14,7 @@ from harness.scenario import load
 from server.observe import Event
 
 ROOT = Path(__file__).resolve().parents[1]
-DOCUMENTED = ROOT / "scenarios" / "documented_sequence.yaml"
+DOCUMENTED = ROOT / "scenarios" / "documented_sequence.scenario.yaml"
 #: Arrows of the seed, in the words the service records them, that the page of the documented run must draw.
 SEED_ARROWS = [
     ("Client", "API Server", "POST /v2/definitions"),

@@ -18,16 +18,16 @@ pytest_plugins = ["pytester"]
 from test_targets import ministack  # noqa: E402,F401 - the fixture: MiniStack on a free port, or a skip
 
 ROOT = Path(__file__).resolve().parents[1]
-README = ROOT / "README.md"
+PYTEST_HOWTO = ROOT / "docs" / "how-to" / "pytest.md"
 # Sessions that start a service run in their own process: moto's state is per process, and
 # a second service in this one would share it with the project's own session service.
 RUN = ("-p", "no:cacheprovider")
 
 
-def documented_files() -> dict:
-    """The examples of the README's plugin section whose first line names a file: {path: text}."""
+def documented_files(page: Path = PYTEST_HOWTO) -> dict:
+    """The examples of a documentation page whose first line names a file: {path: text}."""
     files = {}
-    section = next(part for part in README.read_text().split("\n## ") if part.startswith("The pytest plugin"))
+    section = page.read_text()
     for block in re.findall(r"```(?:python|yaml|ini)\n(.*?)```", section, re.S):
         first = block.split("\n", 1)[0]
         named = re.fullmatch(r"# (\S+\.(?:py|yaml|ini))", first.strip())
@@ -61,6 +61,25 @@ def test_the_documented_examples_pass_as_written(pytester):
                                  "tests/echo.scenario.yaml::a failing worker fails the job PASSED*"])
     result.stdout.fnmatch_lines(["SKIPPED*tests/test_targets.py:*runs on harness target(s) aws; "
                                  "this run's target is embedded*"])
+
+
+def test_the_first_worker_of_the_readme_passes_and_its_failure_leads_with_the_cause(pytester, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")  # a terminal wide enough for the whole summary line
+    files = documented_files(ROOT / "README.md")
+    assert set(files) == {"workers/upper.py", "test_upper.py", "upper.scenario.yaml"}
+    write(pytester, files)
+    result = pytester.runpytest_subprocess(*RUN, "-ra")
+    result.assert_outcomes(passed=2)
+    broken = files["workers/upper.py"].replace('worker.finish({"upper": text.upper()', 'worker.finish({"upper": text.uper()')
+    write(pytester, {"workers/upper.py": broken})
+    failed = pytester.runpytest_subprocess(*RUN, "-ra")
+    failed.assert_outcomes(failed=2)
+    # The short summary carries the cause: the run, its step, its exit code and its stderr's last line.
+    failed.stdout.fnmatch_lines([
+        "FAILED test_upper.py::test_upper_shouts - harness.errors.JobFailed: worker upper-* (step Step1, attempt 1) "
+        "FAILED: Worker.Exited, exit code 1, stderr: AttributeError: *uper*",
+        "FAILED upper.scenario.yaml::upper - worker upper (step Upper, attempt 1) FAILED: Worker.Exited, "
+        "exit code 1, stderr: AttributeError*"], consecutive=False)
 
 
 def test_a_suite_that_uses_no_fixture_starts_and_imports_nothing(pytester):
@@ -289,27 +308,35 @@ steps:
 """
 
 
-def test_scenario_items_run_and_a_failing_one_shows_step_expected_actual_and_sequence(pytester):
+def test_scenario_items_run_and_a_failing_one_shows_step_expected_actual_and_sequence(pytester, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "400")  # a terminal wide enough for the whole short summary line
     pytester.makefile(".scenario.yaml", flows=TWO_SCENARIOS)
     pytester.makeini("[pytest]\nharness_worker_logs = worker-logs\n")
-    result = pytester.runpytest_subprocess(*RUN, "-v")
+    result = pytester.runpytest_subprocess(*RUN, "-v", "-ra")
     result.assert_outcomes(passed=1, failed=1)
     assert len(list((pytester.path / "worker-logs").glob("*.log"))) == 2
     result.stdout.fnmatch_lines([
         "flows.scenario.yaml::crash fails the job PASSED*",
         "flows.scenario.yaml::wrong expectation FAILED*",
         "*_ scenario: wrong expectation _*",
-        "*flows.scenario.yaml: scenario 'wrong expectation' failed at step 'job COMPLETED'",
+        # The cause first: the run, its step and attempt, its error and exit code.
+        "worker crasher (step Run, attempt 1) FAILED: Worker.Exited, exit code 3; job FAILED, expected COMPLETED",
+        "  scenario 'wrong expectation' (*flows.scenario.yaml) failed at step 'job COMPLETED'",
+        "  run * of worker crasher (step Run, attempt 1) FAILED: Worker.Exited",
+        "    cause: worker * exited with code 3 without calling /v2/worker/finish*",
+        "    exit code: 3",
         "*flows.scenario.yaml:33: urn:jobservice:job:*: status is FAILED, expected COMPLETED (it has ended)",
         '  expected: {"status": "COMPLETED"}',
         '  actual:   {"status": "FAILED"}',
-        "  observed sequence (* events*):",
+        "  observed sequence (* events, without polling and housekeeping*):",
     ])
+    result.stdout.fnmatch_lines(["FAILED flows.scenario.yaml::wrong expectation - worker crasher (step Run, attempt 1) "
+                                 "FAILED: Worker.Exited, exit code 3*"])  # -ra's short summary: the cause
     # The sequence's last events depend on timing (which loop wrote last), so these are looked for anywhere.
     output = result.stdout.str()
     report = output[output.index("  observed sequence ("):]
     assert re.search(r"Queue -> DynamoDB Connection: Update Job Resource", report)
-    assert re.search(r"User -> API Server: GET /v2/jobs/urn:jobservice:job:\w+", report)
+    assert "GET /v2/jobs/" not in report.split("Captured harness call")[0]  # the user's polling is left out
     assert "Captured harness call" in report and "FAIL   3. job COMPLETED" in report
     assert "Traceback" not in output
 

@@ -18,7 +18,7 @@ from harness.scenario import ScenarioError, load, load_dict, loads
 
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = ROOT / "scenarios"
-DOCUMENTED = SCENARIOS / "documented_sequence.yaml"
+DOCUMENTED = SCENARIOS / "documented_sequence.scenario.yaml"
 
 
 def documented_text() -> str:
@@ -96,14 +96,14 @@ def test_every_scenario_in_the_project_loads():
 
 
 def test_a_file_holds_several_scenarios_and_a_job_can_come_from_a_file():
-    crash = load(SCENARIOS / "crash.yaml")
+    crash = load(SCENARIOS / "crash.scenario.yaml")
     assert [s.name for s in crash] == ["crash fails the job", "crash caught by the state machine"]
-    fan_out = load(SCENARIOS / "parallel_map.yaml")[0].jobs["fan-out"]
+    fan_out = load(SCENARIOS / "parallel_map.scenario.yaml")[0].jobs["fan-out"]
     assert fan_out.workers == ["count", "diagram", "square"]
 
 
 def test_an_asl_file_that_is_missing_is_named_with_its_line(tmp_path):
-    text = "workers: {w: {command: [python, w.py]}}\njobs:\n  j: {file: nowhere.json}\nsteps: [{request: {job: j}}]\n"
+    text = "workers: {w: {command: [python, -c, pass]}}\njobs:\n  j: {file: nowhere.json}\nsteps: [{request: {job: j}}]\n"
     with pytest.raises(ScenarioError) as caught:
         loads(text, str(tmp_path / "s.yaml"))
     assert caught.value.line == 3
@@ -170,7 +170,7 @@ def test_variables_are_captured_and_a_callable_worker_failure_is_the_job_error(s
 
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in SCENARIOS.glob("*.yaml") if p.name != DOCUMENTED.name))
+@pytest.mark.parametrize("name", sorted(p.name for p in SCENARIOS.glob("*.scenario.yaml") if p.name != DOCUMENTED.name))
 def test_every_scenario_in_the_project_passes(service, name):
     for scenario in load(SCENARIOS / name):
         result = run_scenario(scenario, service)
@@ -178,7 +178,7 @@ def test_every_scenario_in_the_project_passes(service, name):
 
 
 def test_the_documented_example_passes_as_written(service, tmp_path):
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "docs" / "how-to" / "scenarios.md").read_text()
     example = next(block for block in re.findall(r"```yaml\n(.*?)```", text, re.S)
                    if block.startswith("# example.yaml"))
     path = tmp_path / "example.yaml"
@@ -195,7 +195,7 @@ def harness(*args, cwd=ROOT, timeout=120):
 
 
 def test_harness_run_passes_the_documented_sequence_and_exits_0():
-    done = harness("run", "scenarios/documented_sequence.yaml")
+    done = harness("run", "scenarios/documented_sequence.scenario.yaml")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "conformance with the documented sequence" in done.stdout
     assert "PASSED: 1 passed, 0 failed" in done.stdout
@@ -227,3 +227,145 @@ def test_without_keep_going_the_run_stops_at_the_first_failure(tmp_path):
     assert "1 not run" in done.stdout
     suite = ET.parse(junit).getroot()
     assert suite.get("skipped") == "1"
+
+
+# -- a failure leads with its cause ------------------------------------------------------------
+CRASH = """
+name: crash probe
+timeout: 20
+workers:
+  crasher:
+    command: [python, -c, "import sys; print('loading the model', file=sys.stderr); sys.exit(3)"]
+jobs:
+  one-step:
+    definition:
+      StartAt: Crash
+      States:
+        Crash: {Type: Task, Resource: worker:crasher, End: true}
+steps:
+  - request: {job: one-step}
+    as: request
+  - wait: {request: "${request}", status: FULFILLED}
+    capture: {job: job}
+  - wait: {job: "${job}", status: COMPLETED}
+"""
+
+
+def test_a_crashed_worker_is_reported_cause_first_with_step_exit_code_and_stderr(service, tmp_path):
+    path = tmp_path / "crash.scenario.yaml"
+    path.write_text(CRASH)
+    result = run_scenario(load(path)[0], service)
+    assert not result.passed
+    report = result.format_failure()
+    first = report.splitlines()[0]
+    assert first == result.reason()
+    assert first.startswith("worker crasher (step Crash, attempt 1) FAILED: Worker.Exited, exit code 3")
+    assert "stderr: loading the model" in first and "expected COMPLETED" in first
+    assert "    exit code: 3" in report and "      loading the model" in report
+    assert re.search(r"failed at step 'wait for job urn:jobservice:job:\w+ COMPLETED'", report)
+    sequence = report.split("observed sequence", 1)[1]
+    assert "SendTaskFailure" in sequence and "GET /v2/jobs" not in sequence  # no polling by default
+    assert "DescribeJobs" not in sequence  # no housekeeping
+    assert "GET /v2/jobs" in result.format_failure(full=True)
+
+
+def test_harness_run_prints_a_failure_once_cause_first(tmp_path):
+    path = tmp_path / "crash.scenario.yaml"
+    path.write_text(CRASH)
+    done = harness("run", str(path))
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.count("observed sequence") == 1
+    assert done.stdout.count("FAILED: Worker.Exited, exit code 3") == 2  # the report's first line and the summary
+    assert "  failed: crash probe" in done.stdout
+
+
+def test_run_job_with_expect_raises_the_cause(service, tmp_path):
+    from harness.errors import HarnessError, JobFailed
+
+    client = service.client() if hasattr(service, "client") else None
+    from harness.client import Client
+
+    client = client or Client(service.url)
+    suffix = os.urandom(3).hex()
+    worker = client.register_worker(f"crasher-{suffix}", command=[
+        sys.executable, "-c", "import sys; print('no input for me', file=sys.stderr); sys.exit(2)"])
+    job = client.register_job(f"crash-{suffix}", {"StartAt": "Only", "States": {
+        "Only": {"Type": "Task", "Resource": worker["urn"], "End": True}}})
+    with pytest.raises(JobFailed) as caught:
+        client.run_job(job["urn"], {}, expect="COMPLETED")
+    message = str(caught.value)
+    assert isinstance(caught.value, HarnessError)
+    assert message.startswith(f"worker crasher-{suffix} (step Only, attempt 1) FAILED: Worker.Exited, exit code 2")
+    assert "no input for me" in message
+    assert caught.value.resource["status"] == "FAILED"
+
+
+# -- load-time checks --------------------------------------------------------------------------
+def test_a_missing_command_script_or_callable_module_is_found_at_load_time(tmp_path):
+    path = tmp_path / "s.scenario.yaml"
+    path.write_text("workers:\n  w:\n    command: [python, workers/nowhere.py]\nsteps: [{sleep: 0}]\n")
+    with pytest.raises(ScenarioError) as caught:
+        load(path)
+    assert caught.value.line == 3 and "'workers/nowhere.py', which does not exist" in caught.value.message
+    path.write_text("workers:\n  w:\n    callable: nowhere_at_all.mod:run\nsteps: [{sleep: 0}]\n")
+    with pytest.raises(ScenarioError) as caught:
+        load(path)
+    assert caught.value.line == 3 and "module 'nowhere_at_all.mod'" in caught.value.message
+    path.write_text("workers:\n  w:\n    command: [no-such-program-here]\nsteps: [{sleep: 0}]\n")
+    with pytest.raises(ScenarioError, match="'no-such-program-here', which is not on PATH"):
+        load(path)
+    (tmp_path / "workers").mkdir()
+    (tmp_path / "workers" / "there.py").write_text("")
+    path.write_text("workers:\n  w: {command: [python, workers/there.py]}\n  c: {callable: workers.there:f}\n"
+                    "steps: [{sleep: 0}]\n")
+    assert load(path)[0].workers["w"].kind == "command"
+
+
+@pytest.mark.parametrize("typo, suggestion, line", [
+    ("workers:\n  w:\n    comand: [python, -c, pass]\nsteps: [{sleep: 0}]\n", "command", 3),
+    ("steps:\n  - sleep: 0\n    nmae: x\n", "name", 3),
+    ("workers:\n  w:\n    scripted: [strat]\nsteps: [{sleep: 0}]\n", "start", 3),
+])
+def test_an_unknown_key_gets_a_did_you_mean(tmp_path, typo, suggestion, line):
+    with pytest.raises(ScenarioError) as caught:
+        loads(typo, str(tmp_path / "t.scenario.yaml"))
+    assert f"(did you mean {suggestion!r}?)" in caught.value.message
+    assert caught.value.line == line
+
+
+# -- what a scenario file is, and the command line ---------------------------------------------
+def test_a_directory_run_takes_scenario_files_recursively_and_nothing_else(tmp_path):
+    (tmp_path / "deep" / "er").mkdir(parents=True)
+    (tmp_path / "deep" / "er" / "one.scenario.yaml").write_text("name: one\nsteps: [{sleep: 0}]\n")
+    (tmp_path / "two.scenario.yaml").write_text("name: two\nsteps: [{sleep: 0}]\n")
+    (tmp_path / "machine.yaml").write_text("StartAt: A\nStates: {A: {Type: Pass, End: true}}\n")  # an ASL file
+    assert sorted(s.name for s in load(tmp_path)) == ["one", "two"]
+    listed = CliRunner().invoke(main, ["run", "--list", str(tmp_path)])
+    assert listed.exit_code == 0, listed.output
+    assert f"{tmp_path / 'deep' / 'er' / 'one.scenario.yaml'}:1: one" in listed.output
+    assert "2 scenario(s)" in listed.output and "service ready" not in listed.output
+    plain = CliRunner().invoke(main, ["run", "--list", "--pattern", "machine.yaml", str(tmp_path)])
+    assert plain.exit_code == 2 and "machine.yaml:1:" in plain.output  # the ASL is no scenario
+
+
+def test_version_and_help_with_examples_and_exit_codes():
+    version = CliRunner().invoke(main, ["--version"])
+    assert version.exit_code == 0 and re.fullmatch(r"harness \S+\n", version.output)
+    helped = CliRunner().invoke(main, ["run", "--help"])
+    assert "Examples:" in helped.output and "Exit codes:" in helped.output and "--url" in helped.output
+    top = CliRunner().invoke(main, ["--help"])
+    for line in top.output.split("Commands:", 1)[1].strip().splitlines():
+        assert not line.rstrip().endswith("..."), line  # no summary cut off
+    for command in ("provision", "teardown"):
+        assert "--redis-url" not in CliRunner().invoke(main, [command, "--help"]).output
+
+
+def test_harness_run_url_runs_against_a_service_already_running(service, tmp_path):
+    path = tmp_path / "remote.scenario.yaml"
+    path.write_text(DOCUMENTED.read_text())
+    done = CliRunner().invoke(main, ["run", "--url", service.url, str(path)])
+    assert done.exit_code == 0, done.output
+    assert f"service ready ({service.url})" in done.output
+    assert "PASSED: 1 passed" in done.output
+    nobody = CliRunner().invoke(main, ["run", "--url", "http://127.0.0.1:9", str(path)])
+    assert nobody.exit_code == 3 and "no Job Service answers at http://127.0.0.1:9" in nobody.output

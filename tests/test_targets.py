@@ -143,7 +143,7 @@ def test_ministack_batch_runs_no_worker_so_the_job_fails_without_workers_local(m
 
 def test_harness_run_replays_the_documented_sequence_on_localstack_target(emulator):
     values = emulator.values()
-    scenario = os.path.join(os.path.dirname(os.path.dirname(__file__)), "scenarios", "documented_sequence.yaml")
+    scenario = os.path.join(os.path.dirname(os.path.dirname(__file__)), "scenarios", "documented_sequence.scenario.yaml")
     done = subprocess.run([*HARNESS, "run", scenario, "--target", "localstack",
                            "--endpoint-url", values["HARNESS_ENDPOINT_URL"], "--redis-url", values["HARNESS_REDIS_URL"],
                            "--prefix", f"s{uuid.uuid4().hex[:8]}"],
