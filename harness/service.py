@@ -6,7 +6,7 @@ import os
 import threading
 from dataclasses import replace
 
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from server.config import Names, Settings
 from server.service import Service
@@ -56,6 +56,13 @@ def target_settings(target: str, endpoint_url: str | None = None, prefix: str = 
                        "secret_access_key": os.environ.get("AWS_SECRET_ACCESS_KEY", "test")}
     return Settings(region=_region(region), endpoint_url=endpoint_url, names=names or names_for(prefix), target=target,
                     **credentials, **fields)
+
+
+class _Handler(WSGIRequestHandler):
+    """Werkzeug's handler, minus the `Server` header's Python and Werkzeug versions."""
+
+    def version_string(self) -> str:
+        return "jobservice"
 
 
 class _LateApp:
@@ -132,7 +139,7 @@ class RunningService:
         late = _LateApp()
         public_url = self.public_url
         if "api" in self.roles:  # a process without the API listens on no port
-            self._http = make_server(self.host, self.port, late, threaded=True)
+            self._http = make_server(self.host, self.port, late, threaded=True, request_handler=_Handler)
             public_url = public_url or self.url
         settings = replace(settings, redis_url=redis_url, api_keys=self.api_keys,
                            **({"public_url": public_url} if public_url else {}), **overrides)

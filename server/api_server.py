@@ -61,6 +61,8 @@ def create_app(service) -> Flask:
 
     @app.errorhandler(ApiError)
     def api_error(exc: ApiError):
+        if exc.status_code >= 500 and exc.__cause__ is not None:  # the detail goes to the log, not the caller
+            log.warning("%s: %s", exc.message, exc.__cause__, exc_info=exc.__cause__)
         return jsonify(exc.to_dict()), exc.status_code
 
     @app.errorhandler(HTTPException)
@@ -75,16 +77,38 @@ def create_app(service) -> Flask:
     @app.errorhandler(BotoCoreError)
     @app.errorhandler(redis.RedisError)
     def backend_error(exc):
-        log.warning("a backing service failed", exc_info=True)
-        return api_error(ServiceUnavailable(f"a backing service failed: {exc}"))
+        component = failing_component(exc)
+        log.warning("%s failed on %s %s", component, request.method, request.path, exc_info=True)
+        return api_error(ServiceUnavailable(f"{component} failed; the detail is in the server's log"))
 
     @app.errorhandler(Exception)
     def unexpected(exc):
         service.report_error()
-        log.error("unexpected error", exc_info=True)
-        return jsonify({"error": {"code": "InternalError", "message": str(exc)}}), 500
+        log.error("unexpected error on %s %s", request.method, request.path, exc_info=True)
+        message = f"an unexpected error in the {PARTICIPANTS.get(request.blueprint, ('API Server',))[0]}; " \
+                  "the detail is in the server's log"
+        return jsonify({"error": {"code": "InternalError", "message": message}}), 500
 
     return app
+
+
+#: boto3 service names as the diagram names the participants.
+COMPONENTS = {"dynamodb": "DynamoDB", "sqs": "SQS", "stepfunctions": "Step Functions", "batch": "AWS Batch",
+              "s3": "S3", "iam": "IAM"}
+
+
+def failing_component(exc: BaseException) -> str:
+    """The backing service an exception came from, named for an error message: never its text."""
+    if isinstance(exc, redis.RedisError):
+        return "the cache (Redis)"
+    tb = exc.__traceback__
+    while tb is not None:  # botocore raises inside the client's own method: its `self` names the service
+        model = getattr(getattr(tb.tb_frame.f_locals.get("self"), "meta", None), "service_model", None)
+        name = getattr(model, "service_name", None)
+        if isinstance(name, str):
+            return COMPONENTS.get(name, name)
+        tb = tb.tb_next
+    return "a backing service"
 
 
 def check_api_key(keys, header: str | None) -> None:

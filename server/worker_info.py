@@ -50,7 +50,7 @@ class WorkerInfo:
         try:
             return fn(*args)
         except redis.RedisError as exc:
-            raise ServiceUnavailable(f"the cache (Redis) is unreachable: {exc}") from exc
+            raise ServiceUnavailable("the cache (Redis) is unreachable") from exc
 
     def cache(self, info: dict) -> None:
         """Cache Worker Info Resource."""

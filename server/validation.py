@@ -1,0 +1,155 @@
+"""Pure checks of what callers send: JSON, names, numbers, sizes and the shape of an ASL definition.
+
+Each check raises the contract's error (400 for shape, 413 for size, 422 for meaning) and
+changes nothing, so the handlers call them before they write anything.
+"""
+
+import json
+import math
+import re
+from decimal import Decimal
+from itertools import accumulate
+
+from .errors import BadRequest, PayloadTooLarge
+
+#: Deeper JSON is malformed (the contract's rule); it also keeps every parser off Python's recursion limit.
+MAX_DEPTH = 64
+NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: Step Functions' limit on an execution's input and a task's output (256 KiB), less room for the
+#: envelope a worker's task input is wrapped in; the same bound keeps a value well inside one
+#: DynamoDB item (400 KB).
+MAX_VALUE_BYTES = 256 * 1024 - 4096
+#: AWS Batch: vCPUs of a container (Fargate takes 0.25 and 0.5), memory in MiB (an Integer).
+MAX_VCPUS = 4096
+FRACTIONAL_VCPUS = (0.25, 0.5)
+MAX_MEMORY_MIB = 2**31 - 1
+#: Step Functions' bound on a Task state's TimeoutSeconds and HeartbeatSeconds.
+MAX_SECONDS = 99999999
+#: AWS Batch: a job definition's container properties are at most 30 KiB with everything else in them.
+MAX_ENVIRONMENT_BYTES = 24 * 1024
+#: AWS Batch: an image name is up to 255 characters.
+MAX_IMAGE_CHARS = 255
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)
+_DELTA = {ord("["): 1, ord("{"): 1, ord("]"): -1, ord("}"): -1}
+_NOT_BRACKET = bytes(b for b in range(256) if b not in _DELTA)
+
+
+def nesting_depth(raw: bytes | str) -> int:
+    """How deep the arrays and objects of a JSON text nest, without parsing it (brackets in strings skipped)."""
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8", "surrogatepass")
+    brackets = _STRING.sub(b"", raw).translate(None, _NOT_BRACKET)
+    return max(accumulate(brackets, lambda depth, b: depth + _DELTA[b], initial=0))
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text} is out of range")
+    return value
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json(raw: bytes | str, what: str = "the body"):
+    """The JSON value of `raw`; BadRequest when it is not JSON, nests too deep, or holds NaN or Infinity."""
+    if nesting_depth(raw) > MAX_DEPTH:
+        raise BadRequest(f"{what} nests deeper than {MAX_DEPTH} levels")
+    try:
+        return json.loads(raw, parse_float=_finite, parse_constant=_no_constant)
+    except ValueError as exc:  # JSONDecodeError's text says where; a number's says which
+        raise BadRequest(f"{what} is not valid JSON: {exc}") from None
+
+
+def check_name(name, field: str = "name") -> str:
+    """A definition's name: the whole string matches [A-Za-z0-9_-]{1,64}."""
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise BadRequest(f"'{field}' must match [A-Za-z0-9_-]{{1,64}}, got {name!r}")
+    return name
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_vcpus(value):
+    """vCPUs as AWS Batch takes them: 0.25, 0.5 (Fargate) or a whole number up to 4096; None if absent.
+
+    Returned as an int or a Decimal, the two kinds of number DynamoDB stores.
+    """
+    if value is None:
+        return None
+    ok = _number(value) and math.isfinite(value) and (
+        value in FRACTIONAL_VCPUS or (value == int(value) and 1 <= value <= MAX_VCPUS))
+    if not ok:
+        raise BadRequest(f"'vcpus' must be 0.25, 0.5 or a whole number from 1 to {MAX_VCPUS}, got {value!r}")
+    return Decimal(str(value)) if value in FRACTIONAL_VCPUS else int(value)
+
+
+def check_count(value, field: str, maximum: int):
+    """A positive integer up to `maximum` (memory, timeouts); None if absent."""
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= maximum:
+        raise BadRequest(f"'{field}' must be a whole number from 1 to {maximum}, got {value!r}")
+    return value
+
+
+def json_size(value) -> int:
+    """Bytes of a value's compact JSON text, as it is stored and sent to Step Functions."""
+    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass"))
+
+
+def check_size(value, field: str, limit: int = MAX_VALUE_BYTES) -> None:
+    """PayloadTooLarge, naming the field and the way out, when a value is too big to store as given."""
+    size = json_size(value)
+    if size > limit:
+        raise PayloadTooLarge(f"'{field}' is {size} bytes of JSON, over the limit of {limit}: "
+                              "upload it as a file (POST /v2/workers/files, or to the bucket) and pass its key instead")
+
+
+# The ASL's structural fields and the JSON type each must have: a wrong type is malformed (400);
+# missing states, unknown state types and dangling names are what the definition means (422).
+_MACHINE_FIELDS = {"States": dict, "StartAt": str, "Comment": str, "QueryLanguage": str, "Version": str,
+                   "TimeoutSeconds": int}
+_STATE_FIELDS = {"Type": str, "Next": str, "End": bool, "Default": str, "Resource": str, "Comment": str,
+                 "Branches": list, "ItemProcessor": dict, "Iterator": dict, "Choices": list, "Retry": list,
+                 "Catch": list, "QueryLanguage": str}
+_TYPE_NAMES = {dict: "an object", str: "a string", bool: "true or false", list: "a list", int: "an integer"}
+
+
+def _check_fields(obj: dict, fields: dict, at: str) -> None:
+    for key, kind in fields.items():
+        value = obj.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            raise BadRequest(f"{at}.{key} must be {_TYPE_NAMES[kind]}, not {type(value).__name__}")
+
+
+def check_asl_shape(machine, at: str = "$") -> None:
+    """BadRequest naming the first structural field of the ASL with the wrong JSON type."""
+    if not isinstance(machine, dict):
+        raise BadRequest(f"{at} must be an object with 'StartAt' and 'States'")
+    _check_fields(machine, _MACHINE_FIELDS, at)
+    for name, state in (machine.get("States") or {}).items():
+        where = f"{at}.States.{name}"
+        if not isinstance(state, dict):
+            raise BadRequest(f"{where} must be an object")
+        _check_fields(state, _STATE_FIELDS, where)
+        for i, branch in enumerate(state.get("Branches") or []):
+            check_asl_shape(branch, f"{where}.Branches[{i}]")
+        for key in ("ItemProcessor", "Iterator"):
+            if key in state and state[key] is not None:
+                check_asl_shape(state[key], f"{where}.{key}")
+        for key in ("Choices", "Retry", "Catch"):
+            for i, rule in enumerate(state.get(key) or []):
+                if not isinstance(rule, dict):
+                    raise BadRequest(f"{where}.{key}[{i}] must be an object")
+                for field in ("Next", "ErrorEquals"):
+                    kind = str if field == "Next" else list
+                    if field in rule and not isinstance(rule[field], kind):
+                        raise BadRequest(f"{where}.{key}[{i}].{field} must be {_TYPE_NAMES[kind]}")
