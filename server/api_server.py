@@ -1,7 +1,9 @@
 """The API Server: a Flask app with one blueprint per participant that serves HTTP."""
 
 import hmac
+import json
 import logging
+from importlib import resources
 
 import redis
 from botocore.exceptions import BotoCoreError, ClientError
@@ -26,7 +28,7 @@ CLIENT_BLUEPRINTS = {"definitions", "jobs", "files"}
 
 def create_app(service) -> Flask:
     """Build the API for one running service."""
-    app = Flask("jobservice")
+    app = Flask("jobservice", static_folder=None)  # no /static route: the API serves no files of its own
     app.config["MAX_CONTENT_LENGTH"] = service.settings.max_upload_bytes
     app.json.sort_keys = False
     app.extensions["jobservice"] = service
@@ -37,6 +39,12 @@ def create_app(service) -> Flask:
     def health():
         body, ok = service.health()
         return jsonify(body), 200 if ok else 503
+
+    document = json.loads(resources.files(__package__).joinpath("openapi.json").read_text())
+
+    @app.get("/v2/openapi.json")
+    def openapi():
+        return jsonify(document)
 
     @app.before_request
     def enter():
@@ -71,7 +79,8 @@ def create_app(service) -> Flask:
             return api_error(PayloadTooLarge(
                 f"the body is over the limit of {service.settings.max_upload_bytes} bytes"))
         code = "".join(w.capitalize() for w in (exc.name or "Error").split())
-        return jsonify({"error": {"code": code, "message": exc.description}}), exc.code
+        headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}  # e.g. a 405's Allow
+        return jsonify({"error": {"code": code, "message": exc.description}}), exc.code, headers
 
     @app.errorhandler(ClientError)
     @app.errorhandler(BotoCoreError)

@@ -9,7 +9,7 @@ from . import asl
 from .dynamodb_connection import Update, dumps, now
 from .errors import BadRequest, Invalid, NotFound
 from .resources import JOB_DEFINITION, WORKER, aws_name, current_service, parse_json_body, render_definition
-from .validation import (MAX_ENVIRONMENT_BYTES, MAX_IMAGE_CHARS, MAX_MEMORY_MIB, MAX_SECONDS, check_count, check_name, check_size,
+from .validation import (MAX_ENVIRONMENT_BYTES, MAX_IMAGE_CHARS, MAX_MEMORY_MIB, MAX_SECONDS, MIN_MEMORY_MIB, check_count, check_name, check_size,
                          check_vcpus)
 
 bp = Blueprint("definitions", __name__)
@@ -38,7 +38,7 @@ def parse_worker(body: dict) -> dict:
                                  lambda v: all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()),
                                  "an object of string values"),
         "vcpus": check_vcpus(body.get("vcpus")),
-        "memory_mib": check_count(body.get("memory_mib"), "memory_mib", MAX_MEMORY_MIB),
+        "memory_mib": check_count(body.get("memory_mib"), "memory_mib", MAX_MEMORY_MIB, MIN_MEMORY_MIB),
         "timeout_seconds": check_count(body.get("timeout_seconds"), "timeout_seconds", MAX_SECONDS),
         "heartbeat_seconds": check_count(body.get("heartbeat_seconds"), "heartbeat_seconds", MAX_SECONDS),
     }

@@ -23,6 +23,7 @@ MAX_VALUE_BYTES = 256 * 1024 - 4096
 MAX_VCPUS = 4096
 FRACTIONAL_VCPUS = (0.25, 0.5)
 MAX_MEMORY_MIB = 2**31 - 1
+MIN_MEMORY_MIB = 4  # "You must specify at least 4 MiB of memory for a job"
 #: Step Functions' bound on a Task state's TimeoutSeconds and HeartbeatSeconds.
 MAX_SECONDS = 99999999
 #: AWS Batch: a job definition's container properties are at most 30 KiB with everything else in them.
@@ -89,12 +90,12 @@ def check_vcpus(value):
     return Decimal(str(value)) if value in FRACTIONAL_VCPUS else int(value)
 
 
-def check_count(value, field: str, maximum: int):
-    """A positive integer up to `maximum` (memory, timeouts); None if absent."""
+def check_count(value, field: str, maximum: int, minimum: int = 1):
+    """A whole number from `minimum` to `maximum` (memory, timeouts); None if absent."""
     if value is None:
         return None
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= maximum:
-        raise BadRequest(f"'{field}' must be a whole number from 1 to {maximum}, got {value!r}")
+    if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= maximum:
+        raise BadRequest(f"'{field}' must be a whole number from {minimum} to {maximum}, got {value!r}")
     return value
 
 

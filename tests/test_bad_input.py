@@ -55,7 +55,7 @@ def test_vcpus_as_batch_takes_them_are_stored(api, unique, vcpus, shown):
 @pytest.mark.parametrize("field, raw", [
     ("vcpus", "Infinity"), ("vcpus", "NaN"), ("vcpus", "-Infinity"), ("vcpus", "1e400"), ("vcpus", "0.3"),
     ("vcpus", "0"), ("vcpus", "-1"), ("vcpus", "5000"), ("vcpus", "true"),
-    ("memory_mib", str(10**40)), ("memory_mib", "2048.5"), ("memory_mib", "0"),
+    ("memory_mib", str(10**40)), ("memory_mib", "2048.5"), ("memory_mib", "0"), ("memory_mib", "3"),
     ("timeout_seconds", str(10**40)), ("timeout_seconds", "100000000"), ("heartbeat_seconds", "-5"),
 ])
 def test_numbers_out_of_range_or_not_finite_are_400_and_store_nothing(api, unique, field, raw):
