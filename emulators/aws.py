@@ -4,7 +4,7 @@ import logging
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-from . import batch_local, dispatch_cache, dynamodb_atomic, sfn_activities
+from . import batch_local, dispatch_cache, dynamodb_atomic, sfn_activities, sigv4
 
 
 def install() -> None:
@@ -18,8 +18,12 @@ def install() -> None:
 class EmbeddedAWS:
     """moto with working Step Functions activities and Batch jobs run as local processes."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, worker_output: str | None = None):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, worker_output: str | None = None,
+                 check_credentials: bool = True, credentials: "sigv4.Credentials | None" = None):
         self._host, self._port = host, port
+        #: The one key pair the endpoint accepts (fresh unless given); checked unless told not to.
+        self.credentials = credentials or sigv4.Credentials.generate()
+        self.check_credentials = check_credentials
         self._server: ThreadedMotoServer | None = None
         batch_local.output_dir = worker_output
 
@@ -38,6 +42,9 @@ class EmbeddedAWS:
         logging.getLogger("moto.stepfunctions.parser").setLevel(logging.CRITICAL)
         self._server = ThreadedMotoServer(ip_address=self._host, port=self._port, verbose=False)
         self._server.start()
+        # werkzeug's request handler reads `server.app` per request: wrap it before anyone is told the URL.
+        server = self._server._server
+        server.app = sigv4.guard(server.app, self.credentials if self.check_credentials else None)
         return self
 
     def stop(self) -> None:

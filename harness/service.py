@@ -58,6 +58,18 @@ def target_settings(target: str, endpoint_url: str | None = None, prefix: str = 
                     **credentials, **fields)
 
 
+def _resolved(settings: Settings):
+    """The key pair the service's clients sign with on a target (the settings', or boto3's default chain)."""
+    from emulators.sigv4 import Credentials
+
+    if settings.access_key_id:
+        return Credentials(settings.access_key_id, settings.secret_access_key or "")
+    import boto3
+
+    found = boto3.Session().get_credentials()
+    return Credentials(found.access_key, found.secret_key) if found else None
+
+
 class _Handler(WSGIRequestHandler):
     """Werkzeug's handler, minus the `Server` header's Python and Werkzeug versions."""
 
@@ -117,9 +129,9 @@ class RunningService:
             from emulators import EmbeddedAWS
 
             self.aws = EmbeddedAWS(worker_output=self.worker_output).start()
-            settings = Settings(endpoint_url=self.aws.endpoint, access_key_id="testing",
-                                secret_access_key="testing", names=names_for(self.prefix), target="embedded",
-                                region=_region(self.region))
+            settings = Settings(endpoint_url=self.aws.endpoint, access_key_id=self.aws.credentials.access_key_id,
+                                secret_access_key=self.aws.credentials.secret_access_key,
+                                names=names_for(self.prefix), target="embedded", region=_region(self.region))
         else:
             settings = target_settings(self.target, self.endpoint_url, self.prefix, self.region)
             if self.workers == "local" or self.batch_endpoint_url:
@@ -168,10 +180,11 @@ class RunningService:
         if endpoint is None:
             from emulators import EmbeddedAWS
 
-            self.aws = EmbeddedAWS(worker_output=self.worker_output).start()
+            # The service calls this Batch with the target's credentials: the emulator takes those.
+            self.aws = EmbeddedAWS(worker_output=self.worker_output, credentials=_resolved(settings)).start()
             endpoint = self.aws.endpoint
-        local = Settings(endpoint_url=endpoint, access_key_id="testing", secret_access_key="testing",
-                         region=settings.region, names=settings.names)
+        local = Settings(endpoint_url=endpoint, access_key_id=settings.access_key_id,
+                         secret_access_key=settings.secret_access_key, region=settings.region, names=settings.names)
         # That Batch checks its service role in its own IAM: both are provisioned there.
         created = provision(clients_for(local), settings.names, log=lambda text: None, groups=("batch",))
         log.info("worker runs go to the Batch at %s (created: %s)", endpoint, ", ".join(created) or "nothing")

@@ -1,0 +1,198 @@
+"""Signature Version 4 checks in front of moto, which checks neither signatures nor presigned URLs' expiry.
+
+Every request must be signed with the one credential pair this endpoint was started with:
+in an `Authorization` header, or as a presigned URL (`X-Amz-Signature` in the query) that
+has not expired. The signature is recomputed with botocore's own signers and compared in
+constant time. Anything else is answered as AWS answers it (403), and never reaches moto.
+"""
+
+import hashlib
+import hmac
+import io
+import json
+import re
+import logging
+import secrets
+import string
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from urllib.parse import parse_qsl, unquote
+
+from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials as BotoCredentials
+
+log = logging.getLogger(__name__)
+SKEW = timedelta(minutes=15)  # AWS refuses a header-signed request whose time is further off (RequestTimeTooSkewed)
+MAX_EXPIRES = 7 * 24 * 3600  # a presigned URL lives at most 7 days
+TIME_FORMAT = "%Y%m%dT%H%M%SZ"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """An access key pair; `generate()` makes a fresh one for one endpoint."""
+
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+
+    @classmethod
+    def generate(cls) -> "Credentials":
+        alphabet = string.ascii_uppercase + string.digits
+        return cls("AKIA" + "".join(secrets.choice(alphabet) for _ in range(16)), secrets.token_urlsafe(30))
+
+
+class Refused(Exception):
+    """A request this endpoint does not serve: AWS's status, error code and message."""
+
+    def __init__(self, code: str, message: str, status: int = 403):
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+def _parse_time(text: str) -> datetime:
+    try:
+        return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=timezone.utc)
+    except (TypeError, ValueError):
+        raise Refused("AccessDenied", "X-Amz-Date must be a time like 20260101T000000Z") from None
+
+
+def _scope(credential: str, access_key_id: str) -> tuple[str, str, str]:
+    """(date, region, service) of a credential `AKID/date/region/service/aws4_request` with our key."""
+    parts = credential.split("/")
+    if len(parts) != 5 or parts[4] != "aws4_request":
+        raise Refused("AuthorizationHeaderMalformed", "the credential scope is malformed")
+    if not hmac.compare_digest(parts[0].encode(), access_key_id.encode()):
+        raise Refused("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.")
+    return parts[1], parts[2], parts[3]
+
+
+def _header_fields(header: str) -> dict[str, str]:
+    algorithm, _, rest = header.partition(" ")
+    if algorithm != "AWS4-HMAC-SHA256":
+        raise Refused("AccessDenied", "only AWS4-HMAC-SHA256 signatures are accepted")
+    fields = {}
+    for part in rest.split(","):
+        key, _, value = part.strip().partition("=")
+        fields[key] = value
+    if not {"Credential", "SignedHeaders", "Signature"} <= set(fields):
+        raise Refused("AuthorizationHeaderMalformed", "the Authorization header is malformed")
+    return fields
+
+
+def verify(method: str, url: str, headers: dict[str, str], body: bytes, credentials: Credentials,
+           now: datetime | None = None) -> str:
+    """Check one request's signature; return the signed service's name, or raise Refused.
+
+    `url` is the URL as sent (scheme, Host, the raw path and query); `headers` has lower-case names.
+    """
+    now = now or datetime.now(timezone.utc)
+    boto_credentials = BotoCredentials(credentials.access_key_id, credentials.secret_access_key)
+    query = url.partition("?")[2]
+    params = dict(parse_qsl(query, keep_blank_values=True))
+    if "authorization" in headers:
+        fields = _header_fields(headers["authorization"])
+        date, region, service = _scope(fields["Credential"], credentials.access_key_id)
+        timestamp = headers.get("x-amz-date", "")
+        if abs(now - _parse_time(timestamp)) > SKEW:
+            raise Refused("RequestTimeTooSkewed", "The difference between the request time and the current time "
+                                                  "is too large.")
+        signed = fields["SignedHeaders"].split(";")
+        if "host" not in signed or any(name not in headers for name in signed):
+            raise Refused("AccessDenied", "a signed header is missing from the request")
+        claimed = headers.get("x-amz-content-sha256", "")
+        if re.fullmatch(r"[0-9a-f]{64}", claimed) and claimed != hashlib.sha256(body).hexdigest():
+            raise Refused("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match "
+                                                       "what was computed.", 400)
+        request = AWSRequest(method=method, url=url, headers={name: headers[name] for name in signed}, data=body)
+        signer = (S3SigV4Auth if service == "s3" else SigV4Auth)(boto_credentials, service, region)
+        given = fields["Signature"]
+    elif "X-Amz-Signature" in params:
+        date, region, service = _scope(params.get("X-Amz-Credential", ""), credentials.access_key_id)
+        timestamp = params.get("X-Amz-Date", "")
+        try:
+            expires = int(params.get("X-Amz-Expires", ""))
+        except ValueError:
+            raise Refused("AuthorizationQueryParametersError", "X-Amz-Expires must be a number of seconds") from None
+        if not 1 <= expires <= MAX_EXPIRES:
+            raise Refused("AuthorizationQueryParametersError", "X-Amz-Expires must be from 1 to 604800 seconds")
+        start = _parse_time(timestamp)
+        if now > start + timedelta(seconds=expires):
+            raise Refused("AccessDenied", "Request has expired")
+        if now < start - SKEW:
+            raise Refused("AccessDenied", "Request is not valid yet")
+        signed = unquote(params.get("X-Amz-SignedHeaders", "")).split(";")
+        if "host" not in signed or any(name not in headers for name in signed):
+            raise Refused("AccessDenied", "a signed header is missing from the request")
+        # The signature covers the query without itself, in the order and encoding sent.
+        rest = "&".join(p for p in query.split("&") if not p.startswith("X-Amz-Signature="))
+        request = AWSRequest(method=method, url=url.partition("?")[0] + "?" + rest,
+                             headers={name: headers[name] for name in signed})
+        signer = S3SigV4QueryAuth(boto_credentials, service, region, expires=expires)
+        given = params["X-Amz-Signature"]
+    elif "Signature" in params:
+        raise Refused("AccessDenied", "only Signature Version 4 is accepted (X-Amz-Signature)")
+    else:
+        raise Refused("AccessDenied", "Access Denied: the request is not signed")
+    if timestamp[:8] != date:
+        raise Refused("SignatureDoesNotMatch", "the credential scope's date is not the request's date")
+    request.context["timestamp"] = timestamp
+    canonical = signer.canonical_request(request)
+    expected = signer.signature(signer.string_to_sign(request, canonical), request)
+    if not hmac.compare_digest(expected.encode(), given.encode()):
+        raise Refused("SignatureDoesNotMatch", "The request signature we calculated does not match the signature "
+                                               "you provided. Check your key and signing method.")
+    return service
+
+
+def _refusal(environ, exc: Refused) -> tuple[str, list, bytes]:
+    """AWS's error body for the protocol the caller speaks: JSON for the JSON APIs, XML otherwise."""
+    status = f"{exc.status} Forbidden" if exc.status == 403 else f"{exc.status} Bad Request"
+    if "json" in environ.get("CONTENT_TYPE", ""):
+        body = json.dumps({"__type": exc.code, "message": exc.message}).encode()
+        return status, [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-ErrorType", exc.code)], body
+    body = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{exc.code}</Code>"
+            f"<Message>{exc.message}</Message></Error>").encode()
+    return status, [("Content-Type", "application/xml")], body
+
+
+def _no_cors(start_response):
+    """Drop moto's CORS headers: no browser page may read this endpoint, whatever Origin it sends."""
+
+    def start(status, headers, exc_info=None):
+        return start_response(status, [(k, v) for k, v in headers if not k.lower().startswith("access-control-")],
+                              exc_info)
+
+    return start
+
+
+def guard(app, credentials: Credentials | None):
+    """Wrap moto's WSGI app: refuse requests not signed with `credentials` (None: check nothing); never CORS."""
+
+    def guarded(environ, start_response):
+        start_response = _no_cors(start_response)
+        if credentials is None:
+            return app(environ, start_response)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        stream = environ["wsgi.input"]
+        body = stream.read() if environ.get("wsgi.input_terminated") else stream.read(length) if length else b""
+        raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
+        if not raw:
+            raw = environ.get("PATH_INFO", "") + ("?" + environ["QUERY_STRING"] if environ.get("QUERY_STRING") else "")
+        url = f"{environ.get('wsgi.url_scheme', 'http')}://{environ.get('HTTP_HOST', '')}{raw}"
+        headers = {k[5:].replace("_", "-").lower(): v for k, v in environ.items() if k.startswith("HTTP_")}
+        for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            if environ.get(key):
+                headers[key.replace("_", "-").lower()] = environ[key]
+        try:
+            if environ.get("PATH_INFO", "").startswith("/moto-api"):
+                raise Refused("AccessDenied", "moto's own API is closed while credentials are checked")
+            verify(environ["REQUEST_METHOD"], url, headers, body, credentials)
+        except Refused as exc:
+            log.info("refused %s %s: %s", environ["REQUEST_METHOD"], environ.get("PATH_INFO"), exc.code)
+            status, response_headers, payload = _refusal(environ, exc)
+            start_response(status, response_headers + [("Content-Length", str(len(payload)))])
+            return [payload]
+        environ["wsgi.input"] = io.BytesIO(body)
+        return app(environ, start_response)
+
+    return guarded
