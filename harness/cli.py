@@ -7,6 +7,7 @@ import threading
 
 import click
 
+from .http_server import MAX_CONNECTIONS, READ_TIMEOUT
 from .service import TARGETS, WORKERS, RunningService
 
 ROLES = ("api", "queue", "poller")
@@ -57,9 +58,13 @@ def main(verbose):
                    "processes of several roles share); the rest stays on the target.")
 @click.option("--max-upload-bytes", type=click.IntRange(1), envvar="HARNESS_MAX_UPLOAD_BYTES",
               help="Largest worker file upload (larger: 413). Default 64 MiB.")
+@click.option("--read-timeout", type=click.FloatRange(0.1), default=READ_TIMEOUT, show_default=True,
+              help="Seconds a connection may send nothing while its request or body is awaited; then it is closed.")
+@click.option("--max-connections", type=click.IntRange(1), default=MAX_CONNECTIONS, show_default=True,
+              help="Connections served at once (a thread each, long polls included); past it, an immediate 503.")
 @_target_options
 def serve(port, host, api_keys, public_url, worker_logs, roles, workers, batch_endpoint_url, max_upload_bytes,
-          target, endpoint_url, redis_url, prefix, region):
+          read_timeout, max_connections, target, endpoint_url, redis_url, prefix, region):
     """Serve the Job Service API until Ctrl-C or SIGTERM."""
     roles = ROLES if not roles or "all" in roles else tuple(r for r in ROLES if r in roles)
     if target == "embedded" and roles != ROLES:
@@ -77,7 +82,8 @@ def serve(port, host, api_keys, public_url, worker_logs, roles, workers, batch_e
                              worker_output=worker_logs, roles=roles, workers=workers,
                              batch_endpoint_url=batch_endpoint_url,
                              settings_overrides={"max_upload_bytes": max_upload_bytes} if max_upload_bytes else None,
-                             say=lambda text: click.echo(text, err=True))
+                             say=lambda text: click.echo(text, err=True), read_timeout=read_timeout,
+                             max_connections=max_connections)
     try:
         running.start()
     except OSError as exc:

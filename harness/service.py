@@ -6,11 +6,11 @@ import os
 import threading
 from dataclasses import replace
 
-from werkzeug.serving import WSGIRequestHandler, make_server
 
 from server.config import Names, Settings
 from server.service import Service
 
+from .http_server import MAX_CONNECTIONS, READ_TIMEOUT, BoundedServer
 from .provision import clients_for, provision
 
 log = logging.getLogger(__name__)
@@ -70,13 +70,6 @@ def _resolved(settings: Settings):
     return Credentials(found.access_key, found.secret_key) if found else None
 
 
-class _Handler(WSGIRequestHandler):
-    """Werkzeug's handler, minus the `Server` header's Python and Werkzeug versions."""
-
-    def version_string(self) -> str:
-        return "jobservice"
-
-
 class _LateApp:
     """A WSGI app that forwards to one set after the socket is bound (the port names the public URL)."""
 
@@ -93,7 +86,8 @@ class RunningService:
                  endpoint_url: str | None = None, redis_url: str | None = None, prefix: str = "jobservice",
                  region: str | None = None, public_url: str | None = None, worker_output: str | None = None,
                  roles=("api", "queue", "poller"), workers: str = "batch", batch_endpoint_url: str | None = None,
-                 settings_overrides: dict | None = None, say=None):
+                 settings_overrides: dict | None = None, say=None, read_timeout: float = READ_TIMEOUT,
+                 max_connections: int = MAX_CONNECTIONS):
         if target not in TARGETS:
             raise ValueError(f"unknown target {target!r}: choose one of {', '.join(TARGETS)}")
         self.target, self.host, self.port = target, host, port
@@ -105,6 +99,7 @@ class RunningService:
         #: "batch": worker runs go to the target's Batch; "local": to local processes (embedded: both are).
         self.workers, self.batch_endpoint_url = workers, batch_endpoint_url
         self.settings_overrides = settings_overrides or {}
+        self.read_timeout, self.max_connections = read_timeout, max_connections
         self.say = say or (lambda text: log.info(text))
         self.aws = self.redis = self.service = self._http = None
         self._thread = None
@@ -151,7 +146,7 @@ class RunningService:
         late = _LateApp()
         public_url = self.public_url
         if "api" in self.roles:  # a process without the API listens on no port
-            self._http = make_server(self.host, self.port, late, threaded=True, request_handler=_Handler)
+            self._http = BoundedServer(self.host, self.port, late, self.read_timeout, self.max_connections)
             public_url = public_url or self.url
         settings = replace(settings, redis_url=redis_url, api_keys=self.api_keys,
                            **({"public_url": public_url} if public_url else {}), **overrides)

@@ -8,7 +8,7 @@ from importlib import resources
 import redis
 from botocore.exceptions import BotoCoreError, ClientError
 from flask import Flask, g, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import ClientDisconnected, HTTPException
 
 from . import definitions, files, jobs, observe, worker_helper, worker_manager
 from .errors import ApiError, PayloadTooLarge, ServiceUnavailable, Unauthorized
@@ -81,6 +81,11 @@ def create_app(service) -> Flask:
         code = "".join(w.capitalize() for w in (exc.name or "Error").split())
         headers = {k: v for k, v in exc.get_headers() if k.lower() != "content-type"}  # e.g. a 405's Allow
         return jsonify({"error": {"code": code, "message": exc.description}}), exc.code, headers
+
+    @app.errorhandler(ClientDisconnected)
+    def read_timeout(_exc):  # a body shorter than its Content-Length: it stalled past the read timeout, or ended
+        error = ApiError("the request's body stopped arriving before it was complete", "RequestTimeout", 408)
+        return jsonify(error.to_dict()), 408, {"Connection": "close"}
 
     @app.errorhandler(ClientError)
     @app.errorhandler(BotoCoreError)
