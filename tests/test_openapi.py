@@ -1,6 +1,10 @@
 """The OpenAPI document is the whole API: every route is in it and it in the routes; a fuzzer finds no 5xx."""
 
+import json
+import os
 import re
+import sys
+import time
 from importlib import resources
 
 import pytest
@@ -11,6 +15,8 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
                                                status_code_conformance)
 
+from conftest import WORKERS
+from harness.client import Client
 from procs import HARNESS, Proc
 
 METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
@@ -56,14 +62,35 @@ def served():
         yield proc.output[0]
 
 
+@pytest.fixture(scope="module")
+def worker_token(served, tmp_path_factory):
+    """The token of a worker run on the served API that waits, so fuzzed worker calls get past the 401."""
+    folder = tmp_path_factory.mktemp("held")
+    env_file, gate = folder / "env.json", folder / "gate"
+    client = Client(served)
+    worker = client.register_worker("fuzzed", command=[sys.executable, os.path.join(WORKERS, "hold.py"),
+                                                       str(env_file), str(gate)])
+    job = client.register_job("fuzzed", {"StartAt": "A", "States": {
+        "A": {"Type": "Task", "Resource": worker["urn"], "End": True}}})
+    client.wait_for_request(client.request_job(job["urn"], {"x": 1})["urn"])
+    deadline = time.monotonic() + 30
+    while not env_file.exists():
+        assert time.monotonic() < deadline, "the held worker did not start"
+        time.sleep(0.02)
+    yield json.loads(env_file.read_text())["JOBSERVICE_WORKER_TOKEN"]
+    gate.write_text("go")
+
+
 # The package's own document; the live server serves the same one (checked above).
 schema = schemathesis.openapi.from_path(str(resources.files("server").joinpath("openapi.json")))
 
 
 @schema.parametrize()
-@settings(max_examples=6, deadline=None, derandomize=True,
+@settings(max_examples=15, deadline=None, derandomize=True,
           suppress_health_check=list(HealthCheck))
-def test_the_api_answers_fuzzed_requests_without_5xx_and_as_documented(case, served):
-    case.call_and_validate(base_url=served, timeout=30, checks=[not_a_server_error, status_code_conformance,
+def test_the_api_answers_fuzzed_requests_without_5xx_and_as_documented(case, served, worker_token):
+    worker_call = case.operation.path.startswith(("/v2/worker/", "/v2/workers/"))
+    headers = {"Authorization": f"Bearer {worker_token}"} if worker_call else None
+    case.call_and_validate(base_url=served, timeout=30, headers=headers, checks=[not_a_server_error, status_code_conformance,
                                                                content_type_conformance,
                                                                response_schema_conformance])
