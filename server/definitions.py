@@ -9,8 +9,8 @@ from . import asl
 from .dynamodb_connection import Update, dumps, now
 from .errors import BadRequest, Invalid, NotFound
 from .resources import JOB_DEFINITION, WORKER, aws_name, current_service, parse_json_body, render_definition
-from .validation import (MAX_ENVIRONMENT_BYTES, MAX_IMAGE_CHARS, MAX_MEMORY_MIB, MAX_SECONDS, MIN_MEMORY_MIB, check_count, check_name, check_size,
-                         check_vcpus)
+from .validation import (MAX_ENVIRONMENT_BYTES, MAX_IMAGE_CHARS, MAX_MEMORY_MIB, MAX_SECONDS, MIN_MEMORY_MIB,
+                         check_count, check_name, check_process_fields, check_size, check_vcpus)
 
 bp = Blueprint("definitions", __name__)
 #: Batch needs an image; a locally run worker has none.
@@ -42,6 +42,7 @@ def parse_worker(body: dict) -> dict:
         "timeout_seconds": check_count(body.get("timeout_seconds"), "timeout_seconds", MAX_SECONDS),
         "heartbeat_seconds": check_count(body.get("heartbeat_seconds"), "heartbeat_seconds", MAX_SECONDS),
     }
+    check_process_fields(fields["image"], fields["command"], fields["environment"])
     for key in ("command", "environment"):  # Batch's job definition holds both, DynamoDB's item too
         if fields[key]:
             check_size(fields[key], key, MAX_ENVIRONMENT_BYTES)

@@ -99,6 +99,35 @@ def check_count(value, field: str, maximum: int, minimum: int = 1):
     return value
 
 
+#: A variable name a container and a process take; AWS Batch keeps `AWS_BATCH*`, the service `JOBSERVICE_*`.
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
+RESERVED_ENV_PREFIXES = ("AWS_BATCH", "JOBSERVICE_")
+
+
+def check_text(value: str, field: str) -> str:
+    """A string a process can be given: no NUL character, and valid Unicode (no lone surrogate)."""
+    if "\x00" in value:
+        raise BadRequest(f"'{field}' must not contain a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise BadRequest(f"'{field}' must be valid Unicode text (no lone surrogates)") from None
+    return value
+
+
+def check_process_fields(image: str | None, command: list | None, environment: dict | None) -> None:
+    """The strings a worker's process is started with: names a process takes, text it can be given."""
+    if image is not None:
+        check_text(image, "image")
+    for arg in command or ():
+        check_text(arg, "command")
+    for name, value in (environment or {}).items():
+        if not ENV_NAME.fullmatch(name) or name.upper().startswith(RESERVED_ENV_PREFIXES):
+            raise BadRequest(f"environment variable {name!r} must match [A-Za-z_][A-Za-z0-9_]* and not start "
+                             f"with {' or '.join(RESERVED_ENV_PREFIXES)}")
+        check_text(value, f"environment.{name}")
+
+
 def json_size(value) -> int:
     """Bytes of a value's compact JSON text, as it is stored and sent to Step Functions."""
     return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass"))

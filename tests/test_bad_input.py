@@ -210,3 +210,16 @@ def test_results_and_output_too_big_are_413_and_the_run_goes_on(hold, client):
     assert worker.call("POST", "/v2/worker/results", json={"data": "small"}).json()["results"] == 1
     assert worker.call("POST", "/v2/worker/finish", json={"output": "small"}).status_code == 200
     assert client.wait_for_job(worker.job)["status"] == "COMPLETED"
+
+
+@pytest.mark.parametrize("fields, word", [
+    ('"environment": {"": "x"}', "environment"), ('"environment": {"A=B": "x"}', "environment"),
+    ('"environment": {"JOBSERVICE_WORKER_TOKEN": "x"}', "JOBSERVICE_"), ('"environment": {"AWS_BATCH_X": "x"}', "AWS_BATCH"),
+    ('"environment": {"K": "a\\u0000b"}', "NUL"), ('"command": ["python", "\\ud800"]', "surrogate"),
+    ('"image": "repo/x\\u0000"', "NUL"),
+])
+def test_strings_a_process_cannot_be_started_with_are_400(api, unique, fields, word):
+    before = definitions(api)
+    body = f'{{"type": "worker", "name": "{unique()}", {fields}}}'
+    assert word in error_of(api("POST", "/v2/definitions", data=body, headers=JSON), 400)["message"]
+    assert definitions(api) == before
