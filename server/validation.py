@@ -128,6 +128,26 @@ def check_process_fields(image: str | None, command: list | None, environment: d
         check_text(value, f"environment.{name}")
 
 
+#: File keys one result may cite (each is looked up in S3 before the result is stored).
+MAX_RESULT_FILES = 100
+#: S3's limit on an object key, in UTF-8 bytes.
+MAX_KEY_BYTES = 1024
+
+
+def check_file_keys(files) -> list[str]:
+    """The `files` of a result: at most 100 keys, each text S3 can hold as a key; [] when absent."""
+    if files is None:
+        return []
+    if not isinstance(files, list) or not all(isinstance(f, str) and f for f in files):
+        raise BadRequest("'files' must be a list of file keys")
+    if len(files) > MAX_RESULT_FILES:
+        raise BadRequest(f"'files' may cite at most {MAX_RESULT_FILES} keys, got {len(files)}")
+    for key in files:
+        if len(check_text(key, "files").encode("utf-8")) > MAX_KEY_BYTES:
+            raise BadRequest(f"a file key is at most {MAX_KEY_BYTES} bytes")
+    return files
+
+
 def json_size(value) -> int:
     """Bytes of a value's compact JSON text, as it is stored and sent to Step Functions."""
     return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8", "surrogatepass"))

@@ -10,7 +10,7 @@ from .dynamodb_connection import dumps, now
 from .errors import BadRequest, Conflict, Forbidden, ServiceUnavailable
 from .files import file_info
 from .resources import current_service, loads, parse_json_body
-from .validation import check_size
+from .validation import check_file_keys, check_size
 
 bp = Blueprint("worker_manager", __name__)
 PARTICIPANT = "Worker Manager"
@@ -51,11 +51,7 @@ def results():
     body = parse_json_body(request, service.settings.max_json_bytes)
     if "data" not in body:
         raise BadRequest("results need 'data' (any JSON)")
-    files = body.get("files", [])
-    if files is None:
-        files = []
-    if not isinstance(files, list) or not all(isinstance(f, str) and f for f in files):
-        raise BadRequest("'files' must be a list of file keys")
+    files = check_file_keys(body.get("files"))
     check_size(body["data"], "data")
     prefix = job_prefix(info)
     for key in files:

@@ -223,3 +223,13 @@ def test_strings_a_process_cannot_be_started_with_are_400(api, unique, fields, w
     body = f'{{"type": "worker", "name": "{unique()}", {fields}}}'
     assert word in error_of(api("POST", "/v2/definitions", data=body, headers=JSON), 400)["message"]
     assert definitions(api) == before
+
+
+@pytest.mark.parametrize("files", [["jobs/x/\ud800"], ["jobs/x/a\u0000"], ["k"] * 101, ["jobs/" + "z" * 1100], [""], "k"])
+def test_result_files_that_are_no_s3_keys_are_400_and_store_nothing(hold, client, files):
+    worker = hold()
+    prefix = f"jobs/{worker.job.rsplit(':', 1)[1]}/"
+    files = [prefix + f if f.startswith("jobs/x/") else f for f in files] if isinstance(files, list) else files
+    body = json.dumps({"data": 1, "files": files})  # json.dumps writes a lone surrogate as its escape
+    error_of(worker.call("POST", "/v2/worker/results", data=body, headers=JSON), 400)
+    assert client.get_job(worker.job)["results"] == []
