@@ -44,15 +44,19 @@ def nesting_depth(raw: bytes | str) -> int:
     return max(accumulate(brackets, lambda depth, b: depth + _DELTA[b], initial=0))
 
 
+class _BadNumber(ValueError):
+    """A number JSON allows but the service refuses; its text is the message."""
+
+
 def _finite(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise ValueError(f"the number {text} is out of range")
+        raise _BadNumber(f"the number {text[:40]} is out of range")
     return value
 
 
 def _no_constant(name: str):
-    raise ValueError(f"{name} is not a JSON number")
+    raise _BadNumber(f"{name} is not a JSON number")
 
 
 def parse_json(raw: bytes | str, what: str = "the body"):
@@ -61,8 +65,12 @@ def parse_json(raw: bytes | str, what: str = "the body"):
         raise BadRequest(f"{what} nests deeper than {MAX_DEPTH} levels")
     try:
         return json.loads(raw, parse_float=_finite, parse_constant=_no_constant)
-    except ValueError as exc:  # JSONDecodeError's text says where; a number's says which
+    except json.JSONDecodeError as exc:
+        raise BadRequest(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except _BadNumber as exc:
         raise BadRequest(f"{what} is not valid JSON: {exc}") from None
+    except ValueError:  # Python's bound on the digits of an integer, or bytes that are not UTF-8
+        raise BadRequest(f"{what} is not valid JSON: not UTF-8 text, or an integer of over 4300 digits") from None
 
 
 def check_name(name, field: str = "name") -> str:
