@@ -107,9 +107,10 @@ def check_count(value, field: str, maximum: int, minimum: int = 1):
     return value
 
 
-#: A variable name a container and a process take; AWS Batch keeps `AWS_BATCH*`, the service `JOBSERVICE_*`.
+#: A variable name a container and a process take; AWS Batch keeps `AWS_BATCH*`, the service the contract's four.
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,254}")
-RESERVED_ENV_PREFIXES = ("AWS_BATCH", "JOBSERVICE_")
+RESERVED_ENV_PREFIX = "AWS_BATCH"
+RESERVED_ENV_NAMES = ("JOBSERVICE_URL", "JOBSERVICE_WORKER_TOKEN", "JOBSERVICE_WORKER_ID", "JOBSERVICE_JOB_URN")
 
 
 def check_text(value: str, field: str) -> str:
@@ -130,9 +131,10 @@ def check_process_fields(image: str | None, command: list | None, environment: d
     for arg in command or ():
         check_text(arg, "command")
     for name, value in (environment or {}).items():
-        if not ENV_NAME.fullmatch(name) or name.upper().startswith(RESERVED_ENV_PREFIXES):
-            raise BadRequest(f"environment variable {name!r} must match [A-Za-z_][A-Za-z0-9_]* and not start "
-                             f"with {' or '.join(RESERVED_ENV_PREFIXES)}")
+        if not ENV_NAME.fullmatch(name) or name.upper().startswith(RESERVED_ENV_PREFIX) \
+                or name in RESERVED_ENV_NAMES:
+            raise BadRequest(f"environment variable {name!r} must match [A-Za-z_][A-Za-z0-9_]*, not start with "
+                             f"{RESERVED_ENV_PREFIX} and not be one the service sets ({', '.join(RESERVED_ENV_NAMES)})")
         check_text(value, f"environment.{name}")
 
 

@@ -214,7 +214,7 @@ def test_results_and_output_too_big_are_413_and_the_run_goes_on(hold, client):
 
 @pytest.mark.parametrize("fields, word", [
     ('"environment": {"": "x"}', "environment"), ('"environment": {"A=B": "x"}', "environment"),
-    ('"environment": {"JOBSERVICE_WORKER_TOKEN": "x"}', "JOBSERVICE_"), ('"environment": {"AWS_BATCH_X": "x"}', "AWS_BATCH"),
+    ('"environment": {"JOBSERVICE_WORKER_TOKEN": "x"}', "JOBSERVICE_WORKER_TOKEN"), ('"environment": {"AWS_BATCH_X": "x"}', "AWS_BATCH"),
     ('"environment": {"K": "a\\u0000b"}', "NUL"), ('"command": ["python", "\\ud800"]', "surrogate"),
     ('"image": "repo/x\\u0000"', "NUL"),
 ])
