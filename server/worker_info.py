@@ -103,15 +103,15 @@ class WorkerInfo:
         if not WORKER_ID.fullmatch(worker_id):  # no run has such an id; nor may it reach DynamoDB as a key
             raise Unauthorized("unknown worker token")
         # Every refusal takes one path, whether the id is unknown or known with a wrong secret: a cache
-        # read, a DynamoDB read, each followed by a constant-time comparison (with a dummy where no run is).
+        # read and a DynamoDB read of the hash, each followed by a constant-time comparison (with a dummy
+        # where no run is).
         cached = self._cached(worker_id)
         if _matches(cached, digest):
             return cached
-        info = _run_info(self.db.get(RUN + worker_id, label="Get Worker Info"))
-        if not _matches(info, digest):
+        # Only the hash is read here, so a known id costs no more than an unknown one.
+        if not _matches(self.db.get(RUN + worker_id, label="Get Worker Info", attributes=("token_hash",)), digest):
             raise Unauthorized("unknown worker token")
-        self.cache(info)
-        return info
+        return self.get(worker_id, fresh=True)  # a run the cache had lost (or never had)
 
     def _conditional(self, info: dict, update: Update, allowed, label: str) -> dict:
         """Apply `update` to the run only while its status is one of `allowed`."""

@@ -20,9 +20,10 @@ class Items:
     def __init__(self):
         self.items = {}
 
-    def get(self, urn, label="Get Resource"):
-        observe.record(observe.current(), "DynamoDB Connection", label)
-        return self.items.get(urn)
+    def get(self, urn, label="Get Resource", attributes=()):
+        observe.record(observe.current(), "DynamoDB Connection", label, attributes=attributes)
+        item = self.items.get(urn)
+        return {k: item[k] for k in attributes if k in item} if item and attributes else item
 
     def put_new(self, item, label="Add Resource"):
         observe.record(observe.current(), "DynamoDB Connection", label)
@@ -37,7 +38,7 @@ def runs():
 def refusal_path(runs, header, monkeypatch) -> list:
     """What a refused call does: the stores it reads and the comparisons it makes, in order."""
     steps = []
-    sink = lambda event: steps.append((event.target, event.label))  # noqa: E731
+    sink = lambda event: steps.append((event.target, event.label, event.details))  # noqa: E731
     compare = hmac.compare_digest
     monkeypatch.setattr(worker_info.hmac, "compare_digest",
                         lambda a, b: steps.append(("compare", len(a), len(b))) or compare(a, b))
