@@ -153,3 +153,24 @@ def test_nested_parallel_states_are_fine_up_to_the_depth_bound(levels):
             asl.parse(text)
     else:
         asl.validate(asl.parse(text))
+
+
+# Any JSON where the ASL's keys may hold anything: the checks answer 400 or 422, never another exception.
+FIELDS = ["Type", "Next", "End", "Default", "Resource", "Branches", "ItemProcessor", "Iterator", "Choices", "Retry",
+          "Catch", "Parameters", "Arguments", "QueryLanguage", "TimeoutSeconds", "StartAt", "States"]
+any_value = st.deferred(lambda: st.one_of(
+    st.none(), st.booleans(), st.integers(), st.sampled_from(["Task", "Pass", "Parallel", "Map", "Choice", "A", "B",
+                                                              "JSONata", "urn:jobservice:worker:w"]),
+    st.lists(any_value, max_size=3), st.dictionaries(st.sampled_from(FIELDS + ["A", "B"]), any_value, max_size=4)))
+
+
+@settings(max_examples=300)
+@given(st.dictionaries(st.sampled_from(FIELDS + ["A", "B"]), any_value, max_size=5))
+def test_any_json_shaped_like_asl_is_a_400_or_a_422_or_binds(machine):
+    try:
+        doc = asl.parse(machine)
+        asl.validate(doc)
+    except (BadRequest, Invalid):
+        return
+    workers = {urn: {"activity_arn": "arn:aws:states:us-east-1:1:activity:w"} for urn in asl.worker_urns(doc)}
+    json.dumps(asl.bind(doc, workers))
