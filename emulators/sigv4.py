@@ -144,15 +144,37 @@ def verify(method: str, url: str, headers: dict[str, str], body: bytes, credenti
     return service
 
 
+#: AWS's codes for an unknown key and a wrong signature, by protocol (S3's are the ones raised above).
+_CODES = {"json": {"InvalidAccessKeyId": "UnrecognizedClientException",
+                   "SignatureDoesNotMatch": "InvalidSignatureException"},
+          "query": {"InvalidAccessKeyId": "InvalidClientTokenId"}}
+
+
+def _protocol(environ) -> str:
+    """How the caller reads errors: S3's XML, the query protocol's XML (IAM, STS), or JSON."""
+    content_type = environ.get("CONTENT_TYPE", "")
+    scope = environ.get("HTTP_AUTHORIZATION", "") or environ.get("QUERY_STRING", "")
+    if "/s3/aws4_request" in scope or "%2Fs3%2Faws4_request" in scope:
+        return "s3"
+    if "json" in content_type:
+        return "json"
+    return "query" if "x-www-form-urlencoded" in content_type else "s3"
+
+
 def _refusal(environ, exc: Refused) -> tuple[str, list, bytes]:
-    """AWS's error body for the protocol the caller speaks: JSON for the JSON APIs, XML otherwise."""
+    """AWS's error answer in the caller's protocol."""
     status = f"{exc.status} Forbidden" if exc.status == 403 else f"{exc.status} Bad Request"
-    if "json" in environ.get("CONTENT_TYPE", ""):
-        body = json.dumps({"__type": exc.code, "message": exc.message}).encode()
-        return status, [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-ErrorType", exc.code)], body
-    body = (f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{exc.code}</Code>"
-            f"<Message>{exc.message}</Message></Error>").encode()
-    return status, [("Content-Type", "application/xml")], body
+    protocol = _protocol(environ)
+    code = _CODES.get(protocol, {}).get(exc.code, exc.code)
+    if protocol == "json":
+        body = json.dumps({"__type": code, "message": exc.message}).encode()
+        return status, [("Content-Type", "application/x-amz-json-1.0"), ("x-amzn-ErrorType", code)], body
+    error = f"<Code>{code}</Code><Message>{exc.message}</Message>"
+    if protocol == "query":
+        body = f"<ErrorResponse><Error><Type>Sender</Type>{error}</Error><RequestId>0</RequestId></ErrorResponse>"
+    else:
+        body = f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>{error}</Error>"
+    return status, [("Content-Type", "text/xml" if protocol == "query" else "application/xml")], body.encode()
 
 
 def _no_cors(start_response):

@@ -6,6 +6,7 @@ import sys
 import threading
 
 import click
+from botocore.exceptions import ClientError
 
 from .http_server import MAX_CONNECTIONS, READ_TIMEOUT
 from .service import TARGETS, WORKERS, RunningService
@@ -36,6 +37,11 @@ def main(verbose):
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for noisy in ("werkzeug", "moto", "botocore", "urllib3"):
         logging.getLogger(noisy).setLevel(max(level, logging.ERROR if verbose < 2 else logging.DEBUG))
+
+
+#: Error codes of an endpoint that does not take the credentials it was sent (AWS's, and `harness emulate`'s).
+REFUSED_CREDENTIALS = ("InvalidClientTokenId", "UnrecognizedClientException", "InvalidAccessKeyId",
+                       "SignatureDoesNotMatch", "InvalidSignatureException")
 
 
 @main.command()
@@ -88,6 +94,12 @@ def serve(port, host, api_keys, public_url, worker_logs, roles, workers, batch_e
         running.start()
     except OSError as exc:
         raise click.ClickException(f"cannot serve on {host}:{port}: {exc}") from exc
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in REFUSED_CREDENTIALS:
+            raise
+        raise click.ClickException(
+            f"the endpoint refused this process's credentials ({exc.response['Error']['Code']}): give it the "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY that `harness emulate` printed") from exc
     stopped = threading.Event()
 
     def on_signal(signum, _frame):

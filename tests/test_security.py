@@ -39,13 +39,17 @@ def test_a_worker_that_edits_the_key_of_its_presigned_url_gets_403(hold):
 def test_the_embedded_endpoint_refuses_made_up_credentials_and_echoes_no_origin(running, service):
     endpoint = running.aws.endpoint
     table, bucket = running.service.settings.names.table, running.service.settings.names.bucket
-    assert refused(lambda: aws_client("dynamodb", endpoint).scan(TableName=table)) == "InvalidAccessKeyId"
+    # Each answers in its own protocol, with AWS's code for it.
+    assert refused(lambda: aws_client("dynamodb", endpoint).scan(TableName=table)) == "UnrecognizedClientException"
     assert refused(lambda: aws_client("stepfunctions", endpoint).send_task_success(
-        taskToken="t", output="{}")) == "InvalidAccessKeyId"
-    assert refused(lambda: aws_client("batch", endpoint).describe_jobs(jobs=["j"]))
+        taskToken="t", output="{}")) == "UnrecognizedClientException"
+    assert refused(lambda: aws_client("batch", endpoint).describe_jobs(jobs=["j"])) == "UnrecognizedClientException"
+    assert refused(lambda: aws_client("iam", endpoint).list_roles()) == "InvalidClientTokenId"
     assert refused(lambda: aws_client("s3", endpoint).list_objects_v2(Bucket=bucket)) == "InvalidAccessKeyId"
     wrong_secret = {"aws_access_key_id": running.aws.credentials.access_key_id, "aws_secret_access_key": "guess"}
     assert refused(lambda: aws_client("dynamodb", endpoint, **wrong_secret).scan(TableName=table)) == \
+        "InvalidSignatureException"
+    assert refused(lambda: aws_client("s3", endpoint, **wrong_secret).list_objects_v2(Bucket=bucket)) == \
         "SignatureDoesNotMatch"
     assert requests.post(f"{endpoint}/moto-api/reset", timeout=30).status_code == 403
     response = requests.options(f"{endpoint}/", headers={"Origin": "http://evil.example",
@@ -69,3 +73,19 @@ def test_emulate_prints_the_only_credentials_it_accepts_and_a_flag_turns_checkin
         values = unchecked.values()
         assert values["AWS_ACCESS_KEY_ID"]
         aws_client("sqs", values["HARNESS_ENDPOINT_URL"]).list_queues()
+
+
+def test_serve_against_a_checked_emulate_without_its_credentials_says_which_to_use(tmp_path):
+    from procs import HARNESS, Proc
+
+    with emulate(checked=True) as checked:
+        values = checked.values()
+        env = {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+        serve = Proc([*HARNESS, "serve", "--target", "localstack", "--endpoint-url", values["HARNESS_ENDPOINT_URL"],
+                      "--redis-url", values["HARNESS_REDIS_URL"], "--port", "0", "--prefix", "refused"], env=env)
+        with pytest.raises(RuntimeError):
+            serve.start()
+        try:
+            assert "harness emulate` printed" in serve.stderr() and "Traceback" not in serve.stderr()
+        finally:
+            serve.close()
