@@ -23,6 +23,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
 
 log = logging.getLogger(__name__)
+#: Largest body read before its signature is known to be good (AWS's JSON and query APIs take far less).
+MAX_UNVERIFIED_BODY = 16 * 1024 * 1024
 SKEW = timedelta(minutes=15)  # AWS refuses a header-signed request whose time is further off (RequestTimeTooSkewed)
 MAX_EXPIRES = 7 * 24 * 3600  # a presigned URL lives at most 7 days
 TIME_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -79,13 +81,18 @@ def _header_fields(header: str) -> dict[str, str]:
     return fields
 
 
-def verify(method: str, url: str, headers: dict[str, str], body: bytes, credentials: Credentials,
+def verify(method: str, url: str, headers: dict[str, str], body, credentials: Credentials,
            now: datetime | None = None) -> str:
     """Check one request's signature; return the signed service's name, or raise Refused.
 
-    `url` is the URL as sent (scheme, Host, the raw path and query); `headers` has lower-case names.
+    `url` is the URL as sent (scheme, Host, the raw path and query); `headers` has lower-case names;
+    `body` is the body's bytes, or a function `read(limit=None)` that reads them (called only when the
+    signature needs them: not at all for an unsigned caller or a foreign key, after the signature for
+    S3, whose payload hash is a signed header).
     """
+    read = body if callable(body) else (lambda limit=None: body)
     now = now or datetime.now(timezone.utc)
+    payload_hash = None
     boto_credentials = BotoCredentials(credentials.access_key_id, credentials.secret_access_key)
     query = url.partition("?")[2]
     params = dict(parse_qsl(query, keep_blank_values=True))
@@ -99,11 +106,12 @@ def verify(method: str, url: str, headers: dict[str, str], body: bytes, credenti
         signed = fields["SignedHeaders"].split(";")
         if "host" not in signed or any(name not in headers for name in signed):
             raise Refused("AccessDenied", "a signed header is missing from the request")
-        claimed = headers.get("x-amz-content-sha256", "")
-        if re.fullmatch(r"[0-9a-f]{64}", claimed) and claimed != hashlib.sha256(body).hexdigest():
-            raise Refused("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match "
-                                                       "what was computed.", 400)
-        request = AWSRequest(method=method, url=url, headers={name: headers[name] for name in signed}, data=body)
+        if service == "s3" and "x-amz-content-sha256" in signed:  # the signature covers the declared hash
+            data, claimed = b"", headers["x-amz-content-sha256"]
+            payload_hash = claimed if re.fullmatch(r"[0-9a-f]{64}", claimed) else None
+        else:
+            data = read(MAX_UNVERIFIED_BODY)
+        request = AWSRequest(method=method, url=url, headers={name: headers[name] for name in signed}, data=data)
         signer = (S3SigV4Auth if service == "s3" else SigV4Auth)(boto_credentials, service, region)
         given = fields["Signature"]
     elif "X-Amz-Signature" in params:
@@ -141,6 +149,9 @@ def verify(method: str, url: str, headers: dict[str, str], body: bytes, credenti
     if not hmac.compare_digest(expected.encode(), given.encode()):
         raise Refused("SignatureDoesNotMatch", "The request signature we calculated does not match the signature "
                                                "you provided. Check your key and signing method.")
+    if payload_hash is not None and not hmac.compare_digest(hashlib.sha256(read()).hexdigest(), payload_hash):
+        raise Refused("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match "
+                                                   "what was computed.", 400)
     return service
 
 
@@ -163,7 +174,7 @@ def _protocol(environ) -> str:
 
 def _refusal(environ, exc: Refused) -> tuple[str, list, bytes]:
     """AWS's error answer in the caller's protocol."""
-    status = f"{exc.status} Forbidden" if exc.status == 403 else f"{exc.status} Bad Request"
+    status = {403: "403 Forbidden", 413: "413 Request Entity Too Large"}.get(exc.status, f"{exc.status} Bad Request")
     protocol = _protocol(environ)
     code = _CODES.get(protocol, {}).get(exc.code, exc.code)
     if protocol == "json":
@@ -187,6 +198,27 @@ def _no_cors(start_response):
     return start
 
 
+class _BodyReader:
+    """Read a WSGI request's body once, when first needed, at most `limit` bytes (413 beyond)."""
+
+    def __init__(self, environ):
+        self.environ, self.data = environ, None
+
+    def __call__(self, limit: int | None = None) -> bytes:
+        if self.data is None:
+            stream, chunked = self.environ["wsgi.input"], self.environ.get("wsgi.input_terminated")
+            length = int(self.environ.get("CONTENT_LENGTH") or 0)
+            if limit is not None and length > limit:
+                raise Refused("RequestEntityTooLarge", f"a request body is at most {limit} bytes", 413)
+            if chunked:
+                self.data = stream.read() if limit is None else stream.read(limit + 1)
+                if limit is not None and len(self.data) > limit:
+                    raise Refused("RequestEntityTooLarge", f"a request body is at most {limit} bytes", 413)
+            else:
+                self.data = stream.read(length) if length else b""
+        return self.data
+
+
 def guard(app, credentials: Credentials | None):
     """Wrap moto's WSGI app: refuse requests not signed with `credentials` (None: check nothing); never CORS."""
 
@@ -194,9 +226,7 @@ def guard(app, credentials: Credentials | None):
         start_response = _no_cors(start_response)
         if credentials is None:
             return app(environ, start_response)
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        stream = environ["wsgi.input"]
-        body = stream.read() if environ.get("wsgi.input_terminated") else stream.read(length) if length else b""
+        read = _BodyReader(environ)
         raw = environ.get("RAW_URI") or environ.get("REQUEST_URI")
         if not raw:
             raw = environ.get("PATH_INFO", "") + ("?" + environ["QUERY_STRING"] if environ.get("QUERY_STRING") else "")
@@ -208,13 +238,14 @@ def guard(app, credentials: Credentials | None):
         try:
             if environ.get("PATH_INFO", "").startswith("/moto-api"):
                 raise Refused("AccessDenied", "moto's own API is closed while credentials are checked")
-            verify(environ["REQUEST_METHOD"], url, headers, body, credentials)
+            verify(environ["REQUEST_METHOD"], url, headers, read, credentials)
         except Refused as exc:
             log.info("refused %s %s: %s", environ["REQUEST_METHOD"], environ.get("PATH_INFO"), exc.code)
             status, response_headers, payload = _refusal(environ, exc)
             start_response(status, response_headers + [("Content-Length", str(len(payload)))])
             return [payload]
-        environ["wsgi.input"] = io.BytesIO(body)
+        if read.data is not None:  # what was read is moto's to read again; else moto reads the stream itself
+            environ["wsgi.input"] = io.BytesIO(read.data)
         return app(environ, start_response)
 
     return guarded

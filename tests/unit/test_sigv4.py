@@ -1,10 +1,11 @@
 """The emulator's signature check: botocore's signatures pass, anything edited, expired or foreign is 403."""
 
+import hashlib
 from datetime import datetime, timedelta, timezone
 
 import boto3
 import pytest
-from botocore.auth import SigV4Auth
+from botocore.auth import S3SigV4Auth, SigV4Auth
 from botocore.config import Config
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials as BotoCredentials
@@ -93,3 +94,33 @@ def test_a_header_signed_call_from_long_ago_is_refused():
     with pytest.raises(Refused) as refused:
         verify("POST", f"http://{HOST}/", signed_call(), b'{"TableName": "t"}', KEYS, now=later)
     assert refused.value.code == "RequestTimeTooSkewed"
+
+
+def signed_put(body: bytes, credentials=KEYS) -> dict:
+    request = AWSRequest(method="PUT", url=f"http://{HOST}/b/k", data=body)
+    request.headers["X-Amz-Content-SHA256"] = hashlib.sha256(body).hexdigest()
+    S3SigV4Auth(BotoCredentials(credentials.access_key_id, credentials.secret_access_key), "s3",
+                "us-east-1").add_auth(request)
+    return {**{k.lower(): v for k, v in request.headers.items()}, "host": HOST}
+
+
+def test_the_body_is_read_only_once_the_caller_may_send_it():
+    reads = []
+
+    def read(limit=None):
+        reads.append(limit)
+        return b"payload"
+
+    with pytest.raises(Refused):  # a foreign key: refused before its body is read
+        verify("PUT", f"http://{HOST}/b/k", signed_put(b"payload", Credentials("AKIAMADEUP", "s")), read, KEYS)
+    with pytest.raises(Refused):  # no signature at all
+        verify("PUT", f"http://{HOST}/b/k", {"host": HOST}, read, KEYS)
+    assert reads == []
+    assert verify("PUT", f"http://{HOST}/b/k", signed_put(b"payload"), read, KEYS) == "s3"
+    assert reads == [None]  # S3's hash is signed: the body is read after the signature, to check it
+
+
+def test_an_s3_body_that_is_not_the_signed_one_is_refused():
+    with pytest.raises(Refused) as refused:
+        verify("PUT", f"http://{HOST}/b/k", signed_put(b"payload"), b"another payload", KEYS)
+    assert refused.value.code == "XAmzContentSHA256Mismatch"
