@@ -4,7 +4,7 @@ import logging
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-from . import batch_local, dispatch_cache, dynamodb_atomic, scope, sfn_activities
+from . import batch_local, dispatch_cache, dynamodb_atomic, scope, sfn_activities, sigv4
 
 
 def install() -> None:
@@ -17,8 +17,12 @@ def install() -> None:
 class EmbeddedAWS:
     """moto with working Step Functions activities and Batch jobs run as local processes."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, worker_output: str | None = None):
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, worker_output: str | None = None,
+                 check_credentials: bool = True, credentials: "sigv4.Credentials | None" = None):
         self._host, self._port = host, port
+        #: The one key pair the endpoint accepts (fresh unless given); checked unless told not to.
+        self.credentials = credentials or sigv4.Credentials.generate()
+        self.check_credentials = check_credentials
         self._server: ThreadedMotoServer | None = None
         batch_local.output_dir = worker_output
 
@@ -40,8 +44,9 @@ class EmbeddedAWS:
         # werkzeug's request handler reads `server.app` per request: wrap it before anyone is told the URL.
         server = self._server._server
         dispatch_cache.install(server.app)
-        server.app = scope.scoped(server.app)
-        scope.serving(server.server_port)
+        # The credential check stands outside the scope: a refused request never reaches an extension.
+        server.app = sigv4.guard(scope.scoped(server.app), self.credentials if self.check_credentials else None)
+        scope.serving(server.server_port, self.credentials)
         return self
 
     def stop(self) -> None:

@@ -55,23 +55,28 @@ def scoped(app):
     return harness_emulator
 
 
-_ports: list[int] = []
-_ports_lock = threading.Lock()
+_servers: list[tuple[int, object]] = []  # (port, the credentials it accepts or None), oldest first
+_servers_lock = threading.Lock()
 
 
-def serving(port: int) -> None:
+def serving(port: int, credentials=None) -> None:
     """Record that a harness emulator listens on `port` (until `stopped(port)`)."""
-    with _ports_lock:
-        _ports.append(port)
+    with _servers_lock:
+        _servers.append((port, credentials))
 
 
 def stopped(port: int) -> None:
-    with _ports_lock:
-        if port in _ports:
-            _ports.remove(port)
+    with _servers_lock:
+        _servers[:] = [server for server in _servers if server[0] != port]
 
 
 def serving_ports() -> list[int]:
     """Ports of the harness emulators running in this process, oldest first."""
-    with _ports_lock:
-        return list(_ports)
+    with _servers_lock:
+        return [port for port, _ in _servers]
+
+
+def credentials_for(port: int):
+    """The credentials the emulator on `port` accepts (None: not ours, or it checks none)."""
+    with _servers_lock:
+        return next((credentials for served, credentials in _servers if served == port), None)

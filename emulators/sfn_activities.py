@@ -526,6 +526,28 @@ def _moto_server_port() -> str:
     return str(ports[-1]) if ports else _stock_moto_server_port()
 
 
+class _IntegrationBoto3:
+    """boto3 as moto's ASL interpreter uses it, signing with the credentials our emulator accepts.
+
+    The interpreter signs its service-integration calls with the fixed key "ak"; an emulator
+    that checks credentials (emulators/sigv4.py) would refuse them.
+    """
+
+    def __init__(self, stock):
+        self.stock = stock
+
+    def client(self, *args, **kwargs):
+        port = str(kwargs.get("endpoint_url") or "").rpartition(":")[2]
+        credentials = scope.credentials_for(int(port)) if port.isdigit() else None
+        if credentials is not None:
+            kwargs.update(aws_access_key_id=credentials.access_key_id,
+                          aws_secret_access_key=credentials.secret_access_key)
+        return self.stock.client(*args, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.stock, name)
+
+
 backends = BackendDict(ActivityBackend, "stepfunctions")
 _installed = False
 
@@ -544,6 +566,7 @@ def install() -> None:
     sfn_responses.StepFunctionResponse.send_task_failure = _send_task_failure
     sfn_models.stepfunctions_backends = _CloudFormationBackends(sfn_models.stepfunctions_backends)
     boto_client.moto_server_port = _moto_server_port
+    boto_client.boto3 = _IntegrationBoto3(boto_client.boto3)
     _installed = True
 
 

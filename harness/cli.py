@@ -5,8 +5,10 @@ import sys
 import threading
 
 import click
+from botocore.exceptions import ClientError
 
 from .errors import HarnessError
+from .http_server import MAX_CONNECTIONS, READ_TIMEOUT
 from .logs import configure_logging, secret
 from .options import _target_options
 from .service import TARGETS, WORKERS, RunningService
@@ -51,6 +53,11 @@ def main(verbose):
     configure_logging(verbose)
 
 
+#: Error codes of an endpoint that does not take the credentials it was sent (AWS's, and `harness emulate`'s).
+REFUSED_CREDENTIALS = ("InvalidClientTokenId", "UnrecognizedClientException", "InvalidAccessKeyId",
+                       "SignatureDoesNotMatch", "InvalidSignatureException")
+
+
 @main.command(short_help="Serve the Job Service API until Ctrl-C.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True,
               help="Port of the API on 127.0.0.1 (0: any free port).")
@@ -71,9 +78,13 @@ def main(verbose):
                    "processes of several roles share); the rest stays on the target.")
 @click.option("--max-upload-bytes", type=click.IntRange(1), envvar="HARNESS_MAX_UPLOAD_BYTES",
               help="Largest worker file upload (larger: 413). Default 64 MiB.")
+@click.option("--read-timeout", type=click.FloatRange(0.1), default=READ_TIMEOUT, show_default=True,
+              help="Seconds a connection may send nothing while its request or body is awaited; then it is closed.")
+@click.option("--max-connections", type=click.IntRange(1), default=MAX_CONNECTIONS, show_default=True,
+              help="Connections served at once (a thread each, long polls included); past it, an immediate 503.")
 @_target_options
 def serve(port, host, api_keys, public_url, worker_logs, roles, workers, batch_endpoint_url, max_upload_bytes,
-          target, endpoint_url, redis_url, prefix, region):
+          read_timeout, max_connections, target, endpoint_url, redis_url, prefix, region):
     """Serve the Job Service API until Ctrl-C or SIGTERM.
 
     \b
@@ -102,11 +113,17 @@ def serve(port, host, api_keys, public_url, worker_logs, roles, workers, batch_e
                              worker_output=worker_logs, roles=roles, workers=workers,
                              batch_endpoint_url=batch_endpoint_url,
                              settings_overrides={"max_upload_bytes": max_upload_bytes} if max_upload_bytes else None,
-                             say=say)
+                             say=say, read_timeout=read_timeout, max_connections=max_connections)
     try:
         running.start()
     except OSError as exc:
         raise click.ClickException(f"cannot serve on {host}:{port}: {exc}") from exc
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in REFUSED_CREDENTIALS:
+            raise
+        raise click.ClickException(
+            f"the endpoint refused this process's credentials ({exc.response['Error']['Code']}): give it the "
+            "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY that `harness emulate` printed") from exc
     memory = ", in memory: a restart loses every definition and job" if target == "embedded" else ""
     stopped = threading.Event()
 

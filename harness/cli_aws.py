@@ -61,12 +61,16 @@ def _wait_for_signal() -> None:
               help="Port of the fakeredis server (0: any free port).")
 @click.option("--worker-logs", type=click.Path(file_okay=False),
               help="Write each Batch job's output to DIR/<batch job id>.log instead of this terminal.")
-def emulate(host, port, redis_port, worker_logs):
+@click.option("--no-credential-check", is_flag=True,
+              help="Accept requests signed with any credentials, or none (moto's default). Anyone who can reach "
+                   "the port can then read and complete every job.")
+def emulate(host, port, redis_port, worker_logs, no_credential_check):
     """Serve the embedded emulators alone: one LocalStack-compatible AWS endpoint and a Redis.
 
     Batch jobs submitted to it run as local processes on this machine. Prints
     the endpoint and Redis URLs as HARNESS_* variables that `harness serve`
-    reads, and runs until Ctrl-C or SIGTERM.
+    reads, then the only credentials the endpoint accepts (AWS_ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY, fresh each start), and runs until Ctrl-C or SIGTERM.
 
     \b
     Example:
@@ -78,7 +82,7 @@ def emulate(host, port, redis_port, worker_logs):
     from emulators import EmbeddedRedis
     from emulators.gateway import Gateway
 
-    aws = Gateway(host=host, port=port, worker_output=worker_logs).start()
+    aws = Gateway(host=host, port=port, worker_output=worker_logs, check_credentials=not no_credential_check).start()
     try:
         redis = EmbeddedRedis(host=host, port=redis_port).start()
     except OSError as exc:
@@ -88,9 +92,14 @@ def emulate(host, port, redis_port, worker_logs):
         click.echo(f"HARNESS_ENDPOINT_URL={aws.endpoint}")
         click.echo(f"AWS_ENDPOINT_URL={aws.endpoint}")
         click.echo(f"HARNESS_REDIS_URL={redis.url}")
+        click.echo(f"AWS_ACCESS_KEY_ID={aws.credentials.access_key_id}")
+        click.echo(f"AWS_SECRET_ACCESS_KEY={aws.credentials.secret_access_key}")
         sys.stdout.flush()
+        checked = ("only the credentials above are accepted" if not no_credential_check
+                   else "credentials are NOT checked (--no-credential-check)")
         click.echo(f"AWS endpoint (Step Functions, Batch, SQS, DynamoDB, S3, IAM, ...) on {aws.endpoint}; "
-                   f"Redis on {redis.url}. Batch jobs run as local processes here. Ctrl-C stops.", err=True)
+                   f"Redis on {redis.url}; {checked}. Batch jobs run as local processes here. Ctrl-C stops.",
+                   err=True)
         _wait_for_signal()
     finally:
         started = time.monotonic()

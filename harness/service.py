@@ -6,12 +6,12 @@ import os
 import threading
 from dataclasses import replace
 
-from werkzeug.serving import make_server
 
 from server.config import Names, Settings
 from server.service import Service
 
 from .errors import ServiceStartError
+from .http_server import MAX_CONNECTIONS, READ_TIMEOUT, BoundedServer
 from .provision import clients_for, provision
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,18 @@ def target_settings(target: str, endpoint_url: str | None = None, prefix: str = 
                        "secret_access_key": os.environ.get("AWS_SECRET_ACCESS_KEY", "test")}
     return Settings(region=_region(region), endpoint_url=endpoint_url, names=names or names_for(prefix), target=target,
                     **credentials, **fields)
+
+
+def _resolved(settings: Settings):
+    """The key pair the service's clients sign with on a target (the settings', or boto3's default chain)."""
+    from emulators.sigv4 import Credentials
+
+    if settings.access_key_id:
+        return Credentials(settings.access_key_id, settings.secret_access_key or "")
+    import boto3
+
+    found = boto3.Session().get_credentials()
+    return Credentials(found.access_key, found.secret_key) if found else None
 
 
 class RemoteService:
@@ -100,7 +112,8 @@ class RunningService:
                  endpoint_url: str | None = None, redis_url: str | None = None, prefix: str = "jobservice",
                  region: str | None = None, public_url: str | None = None, worker_output: str | None = None,
                  roles=("api", "queue", "poller"), workers: str = "batch", batch_endpoint_url: str | None = None,
-                 settings_overrides: dict | None = None, say=None):
+                 settings_overrides: dict | None = None, say=None, read_timeout: float = READ_TIMEOUT,
+                 max_connections: int = MAX_CONNECTIONS):
         if target not in TARGETS:
             raise ValueError(f"unknown target {target!r}: choose one of {', '.join(TARGETS)}")
         self.target, self.host, self.port = target, host, port
@@ -112,6 +125,7 @@ class RunningService:
         #: "batch": worker runs go to the target's Batch; "local": to local processes (embedded: both are).
         self.workers, self.batch_endpoint_url = workers, batch_endpoint_url
         self.settings_overrides = settings_overrides or {}
+        self.read_timeout, self.max_connections = read_timeout, max_connections
         self.say = say or (lambda text: log.info(text))
         self.aws = self.redis = self.service = self._http = None
         self._thread = None
@@ -136,9 +150,9 @@ class RunningService:
             from emulators import EmbeddedAWS
 
             self.aws = EmbeddedAWS(worker_output=self.worker_output).start()
-            settings = Settings(endpoint_url=self.aws.endpoint, access_key_id="testing",
-                                secret_access_key="testing", names=names_for(self.prefix), target="embedded",
-                                region=_region(self.region))
+            settings = Settings(endpoint_url=self.aws.endpoint, access_key_id=self.aws.credentials.access_key_id,
+                                secret_access_key=self.aws.credentials.secret_access_key,
+                                names=names_for(self.prefix), target="embedded", region=_region(self.region))
         else:
             settings = target_settings(self.target, self.endpoint_url, self.prefix, self.region)
             if self.workers == "local" or self.batch_endpoint_url:
@@ -158,7 +172,7 @@ class RunningService:
         late = _LateApp()
         public_url = self.public_url
         if "api" in self.roles:  # a process without the API listens on no port
-            self._http = make_server(self.host, self.port, late, threaded=True)
+            self._http = BoundedServer(self.host, self.port, late, self.read_timeout, self.max_connections)
             public_url = public_url or self.url
         settings = replace(settings, redis_url=redis_url, api_keys=self.api_keys,
                            **({"public_url": public_url} if public_url else {}), **overrides)
@@ -187,10 +201,11 @@ class RunningService:
         if endpoint is None:
             from emulators import EmbeddedAWS
 
-            self.aws = EmbeddedAWS(worker_output=self.worker_output).start()
+            # The service calls this Batch with the target's credentials: the emulator takes those.
+            self.aws = EmbeddedAWS(worker_output=self.worker_output, credentials=_resolved(settings)).start()
             endpoint = self.aws.endpoint
-        local = Settings(endpoint_url=endpoint, access_key_id="testing", secret_access_key="testing",
-                         region=settings.region, names=settings.names)
+        local = Settings(endpoint_url=endpoint, access_key_id=settings.access_key_id,
+                         secret_access_key=settings.secret_access_key, region=settings.region, names=settings.names)
         # That Batch checks its service role in its own IAM: both are provisioned there.
         created = provision(clients_for(local), settings.names, log=lambda text: None, groups=("batch",))
         log.info("worker runs go to the Batch at %s (created: %s)", endpoint, ", ".join(created) or "nothing")

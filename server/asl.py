@@ -9,6 +9,7 @@ import copy
 import json
 
 from .errors import BadRequest, Invalid
+from .validation import MAX_DEPTH, check_asl_shape, nesting_depth, parse_json
 
 WORKER_PREFIX = "urn:jobservice:worker:"
 WRAP_KEY = "jobservice"
@@ -17,16 +18,19 @@ TERMINAL = {"Choice", "Succeed", "Fail"}
 
 
 def parse(definition) -> dict:
-    """Return the ASL as a dict, from a dict or a string holding one."""
+    """Return the ASL as a dict, from a dict or a string holding one; its structural fields type-checked (400)."""
     if isinstance(definition, str):
+        if nesting_depth(definition) > MAX_DEPTH:
+            raise BadRequest(f"'definition' nests deeper than {MAX_DEPTH} levels")
         try:
-            definition = json.loads(definition)
-        except ValueError as exc:
-            raise Invalid(f"definition is not valid JSON: {exc}") from exc
+            definition = parse_json(definition, "definition")
+        except BadRequest as exc:  # text that Step Functions would refuse as a definition
+            raise Invalid(exc.message) from None
     elif not isinstance(definition, dict):
         raise BadRequest("'definition' must be an ASL object or a string holding one")
     if not isinstance(definition, dict):
         raise Invalid("definition must be a JSON object with 'StartAt' and 'States'")
+    check_asl_shape(definition)
     return definition
 
 

@@ -16,6 +16,10 @@ _LONG_POLL = Config(read_timeout=70, connect_timeout=5, retries={"max_attempts":
 _DEFAULT = Config(read_timeout=30, connect_timeout=5, retries={"max_attempts": 3, "mode": "standard"},
                   max_pool_connections=50, s3={"addressing_style": "path"}, parameter_validation=False)
 
+# Presigned URLs signed with Signature Version 4, as AWS requires in every region opened since 2014
+# (botocore presigns with the legacy SigV2 on a custom endpoint otherwise).
+_S3 = _DEFAULT.merge(Config(signature_version="s3v4"))
+
 
 def _drop_expect_header(request, **_):
     # werkzeug-based endpoints stall some PutObject calls on Expect: 100-continue.
@@ -76,7 +80,7 @@ class Clients:
 
     @property
     def s3(self):
-        return self._get("s3")
+        return self._get("s3", _S3)
 
     @property
     def iam(self):

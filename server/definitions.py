@@ -8,8 +8,9 @@ from flask import Blueprint, jsonify, request
 from . import asl
 from .dynamodb_connection import Update, dumps, now
 from .errors import BadRequest, Invalid, NotFound
-from .resources import (JOB_DEFINITION, WORKER, aws_name, check_name, current_service, parse_json_body,
-                        render_definition)
+from .resources import JOB_DEFINITION, WORKER, aws_name, current_service, parse_json_body, render_definition
+from .validation import (MAX_ENVIRONMENT_BYTES, MAX_IMAGE_CHARS, MAX_MEMORY_MIB, MAX_SECONDS, MIN_MEMORY_MIB,
+                         check_count, check_name, check_process_fields, check_size, check_vcpus)
 
 bp = Blueprint("definitions", __name__)
 #: Batch needs an image; a locally run worker has none.
@@ -36,11 +37,17 @@ def parse_worker(body: dict) -> dict:
         "environment": _optional(body, "environment", dict,
                                  lambda v: all(isinstance(k, str) and isinstance(x, str) for k, x in v.items()),
                                  "an object of string values"),
-        "vcpus": _optional(body, "vcpus", (int, float), lambda v: v > 0, "a positive number"),
-        "memory_mib": _optional(body, "memory_mib", int, lambda v: v > 0, "a positive integer"),
-        "timeout_seconds": _optional(body, "timeout_seconds", int, lambda v: v > 0, "a positive integer"),
-        "heartbeat_seconds": _optional(body, "heartbeat_seconds", int, lambda v: v > 0, "a positive integer"),
+        "vcpus": check_vcpus(body.get("vcpus")),
+        "memory_mib": check_count(body.get("memory_mib"), "memory_mib", MAX_MEMORY_MIB, MIN_MEMORY_MIB),
+        "timeout_seconds": check_count(body.get("timeout_seconds"), "timeout_seconds", MAX_SECONDS),
+        "heartbeat_seconds": check_count(body.get("heartbeat_seconds"), "heartbeat_seconds", MAX_SECONDS),
     }
+    check_process_fields(fields["image"], fields["command"], fields["environment"])
+    for key in ("command", "environment"):  # Batch's job definition holds both, DynamoDB's item too
+        if fields[key]:
+            check_size(fields[key], key, MAX_ENVIRONMENT_BYTES)
+    if fields["image"] and len(fields["image"]) > MAX_IMAGE_CHARS:
+        raise BadRequest(f"'image' must be at most {MAX_IMAGE_CHARS} characters")
     if fields["timeout_seconds"] and fields["heartbeat_seconds"] and \
             fields["heartbeat_seconds"] >= fields["timeout_seconds"]:
         raise Invalid("'heartbeat_seconds' must be smaller than 'timeout_seconds'")

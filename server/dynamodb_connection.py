@@ -126,8 +126,13 @@ class DynamoDBConnection:
         with observe.acting_as(PARTICIPANT):
             return getattr(self._clients.dynamodb, operation)(TableName=self.table, **kwargs)
 
-    def get(self, urn: str, label: str = "Get Resource") -> dict | None:
-        item = self._call("get_item", label, Key={"urn": {"S": urn}}, ConsistentRead=True).get("Item")
+    def get(self, urn: str, label: str = "Get Resource", attributes: tuple[str, ...] = ()) -> dict | None:
+        """The item with this URN (only `attributes` of it, when given), or None."""
+        kwargs = {}
+        if attributes:
+            kwargs = {"ProjectionExpression": ", ".join(f"#a{i}" for i in range(len(attributes))),
+                      "ExpressionAttributeNames": {f"#a{i}": name for i, name in enumerate(attributes)}}
+        item = self._call("get_item", label, Key={"urn": {"S": urn}}, ConsistentRead=True, **kwargs).get("Item")
         return _from_item(item) if item else None
 
     def put_new(self, item: dict, label: str = "Add Resource") -> bool:

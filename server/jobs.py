@@ -8,6 +8,7 @@ from .dynamodb_connection import dumps, now
 from .errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from .resources import (JOB, JOB_DEFINITION, JOB_STATUSES, REQUEST, current_service, id_of, new_id,
                         parse_json_body, render_job, render_request)
+from .validation import check_size
 
 bp = Blueprint("jobs", __name__)
 
@@ -29,6 +30,7 @@ def create_request():
     if not isinstance(definition, str) or not definition:
         raise BadRequest("'definition' must be a job definition URN")
     job_input = body.get("input", {})
+    check_size(job_input, "input")
     stored = service.db.get(definition) if definition.startswith(JOB_DEFINITION) else None
     if stored is None:
         raise NotFound(f"no job definition {definition!r}")
@@ -41,7 +43,7 @@ def create_request():
         service.queue.send({"type": "job-request", "request": urn}, "Send Request Message")
     except ClientError as exc:
         service.db.delete(urn)  # nothing changes when the request cannot be queued
-        raise ServiceUnavailable(f"the queue is unreachable: {exc}") from exc
+        raise ServiceUnavailable("the queue (SQS) is unreachable") from exc
     lifecycle.say("request accepted", urn, definition)
     return jsonify({"urn": urn, "status": "PENDING"}), 202
 

@@ -1,14 +1,15 @@
 """URNs, ids, and the contract's JSON shape of each stored resource."""
 
 import json
-import re
+import logging
 import uuid
 
 from flask import current_app
 
 from .errors import BadRequest, NotFound, PayloadTooLarge
+from .validation import parse_json
 
-NAME_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+log = logging.getLogger(__name__)
 WORKER = "urn:jobservice:worker:"
 JOB_DEFINITION = "urn:jobservice:job-definition:"
 REQUEST = "urn:jobservice:request:"
@@ -35,12 +36,6 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-def check_name(name, field: str = "name") -> str:
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        raise BadRequest(f"'{field}' must match [A-Za-z0-9_-]{{1,64}}, got {name!r}")
-    return name
-
-
 def id_of(urn: str, prefix: str) -> str:
     """The id part of a URN of the given kind; NotFound for any other string."""
     if not isinstance(urn, str) or not urn.startswith(prefix) or not urn[len(prefix):]:
@@ -49,7 +44,14 @@ def id_of(urn: str, prefix: str) -> str:
 
 
 def loads(text):
-    return None if text is None else json.loads(text)
+    """A stored JSON text as its value; text that is not JSON (an endpoint's raw output) as the string it is."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        log.warning("a stored value is not JSON text; returned as a string")
+        return text
 
 
 def render_definition(item: dict) -> dict:
@@ -100,10 +102,7 @@ def parse_json_body(request, max_bytes: int) -> dict:
         raise PayloadTooLarge(f"the body is {len(raw)} bytes, over the limit of {max_bytes}")
     if not raw.strip():
         return {}
-    try:
-        body = json.loads(raw)
-    except ValueError as exc:
-        raise BadRequest(f"the body is not valid JSON: {exc}") from exc
+    body = parse_json(raw)
     if not isinstance(body, dict):
         raise BadRequest("the body must be a JSON object")
     return body

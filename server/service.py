@@ -14,6 +14,8 @@ from .worker_info import WorkerInfo
 
 log = logging.getLogger(__name__)
 ROLES = ("api", "queue", "poller")
+#: Unexpected errors kept for tests to raise again (each is logged in full); more are only logged.
+MAX_ERRORS_KEPT = 100
 
 
 class Service:
@@ -57,7 +59,7 @@ class Service:
     def report_error(self) -> None:
         """Keep an unexpected error of a background thread, for tests to raise again."""
         exc = sys.exc_info()[1]
-        if exc is not None:
+        if exc is not None and len(self.errors) < MAX_ERRORS_KEPT:
             self.errors.append(exc)
 
     def health(self) -> tuple[dict, bool]:
@@ -72,8 +74,9 @@ class Service:
         for name, check in checks.items():
             try:
                 check()
-            except Exception as exc:  # noqa: BLE001 - any failure is reported, none raised
-                failing[name] = str(exc)[:300]
+            except Exception:  # noqa: BLE001 - any failure is reported, none raised
+                log.warning("health: %s is unreachable", name, exc_info=True)
+                failing[name] = "unreachable"
         body = {"status": "ok" if not failing else "unavailable", "target": self.settings.target}
         if failing:
             body["failing"] = failing

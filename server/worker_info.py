@@ -8,6 +8,7 @@ miss, or a cache that lost everything, is rebuilt from DynamoDB.
 import hashlib
 import hmac
 import json
+import re
 import secrets
 
 import redis
@@ -19,6 +20,7 @@ from .resources import RUN
 
 CACHE = "AWS ElastiCache"
 ACTIVE_STATUSES = ("SUBMITTED", "RUNNING")
+WORKER_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 
 
 def key_for(worker_id: str) -> str:
@@ -29,6 +31,10 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+#: Compared with when no run has the token's id, so an unknown id costs what a wrong secret costs.
+_DUMMY_HASH = token_hash("no run has this token")
+
+
 def new_token(worker_id: str) -> str:
     """A bearer token that names its run: `<worker id>.<secret>`."""
     return f"{worker_id}.{secrets.token_urlsafe(24)}"
@@ -37,6 +43,16 @@ def new_token(worker_id: str) -> str:
 def worker_id_for(task_token: str) -> str:
     """The run's id follows from its task token, so a task handled twice makes one run."""
     return hashlib.sha256(task_token.encode()).hexdigest()[:32]
+
+
+def _run_info(item: dict | None) -> dict | None:
+    """A run's info from its DynamoDB item (None for no item)."""
+    return None if item is None else {k: v for k, v in item.items() if k not in ("urn", "kind", "active")}
+
+
+def _matches(info: dict | None, digest: str) -> bool:
+    """Whether a run's info has this token hash, in constant time even when there is no run."""
+    return hmac.compare_digest(info["token_hash"] if info else _DUMMY_HASH, digest) and info is not None
 
 
 class WorkerInfo:
@@ -50,7 +66,7 @@ class WorkerInfo:
         try:
             return fn(*args)
         except redis.RedisError as exc:
-            raise ServiceUnavailable(f"the cache (Redis) is unreachable: {exc}") from exc
+            raise ServiceUnavailable("the cache (Redis) is unreachable") from exc
 
     def cache(self, info: dict) -> None:
         """Cache Worker Info Resource."""
@@ -65,15 +81,17 @@ class WorkerInfo:
     def get(self, worker_id: str, fresh: bool = False) -> dict | None:
         """Get Worker Info From Cache, rebuilding it from DynamoDB on a miss (or when `fresh`)."""
         if not fresh:
-            raw = self._cache_call("Get Worker Info From Cache", self.redis.get, key_for(worker_id))
-            if raw is not None:
-                return json.loads(raw)
-        item = self.db.get(RUN + worker_id, label="Get Worker Info")
-        if item is None:
-            return None
-        info = {k: v for k, v in item.items() if k not in ("urn", "kind", "active")}
-        self.cache(info)
+            cached = self._cached(worker_id)
+            if cached is not None:
+                return cached
+        info = _run_info(self.db.get(RUN + worker_id, label="Get Worker Info"))
+        if info is not None:
+            self.cache(info)
         return info
+
+    def _cached(self, worker_id: str) -> dict | None:
+        raw = self._cache_call("Get Worker Info From Cache", self.redis.get, key_for(worker_id))
+        return None if raw is None else json.loads(raw)
 
     def authenticate(self, header: str | None) -> dict:
         """The run a worker's `Authorization: Bearer <token>` names; Unauthorized otherwise."""
@@ -81,10 +99,19 @@ class WorkerInfo:
         token = token.strip()
         if scheme.lower() != "bearer" or not token or "." not in token:
             raise Unauthorized("a worker call needs 'Authorization: Bearer <worker token>'")
-        info = self.get(token.split(".", 1)[0])
-        if info is None or not hmac.compare_digest(info["token_hash"], token_hash(token)):
+        worker_id, digest = token.split(".", 1)[0], token_hash(token)
+        if not WORKER_ID.fullmatch(worker_id):  # no run has such an id; nor may it reach DynamoDB as a key
             raise Unauthorized("unknown worker token")
-        return info
+        # Every refusal takes one path, whether the id is unknown or known with a wrong secret: a cache
+        # read and a DynamoDB read of the hash, each followed by a constant-time comparison (with a dummy
+        # where no run is).
+        cached = self._cached(worker_id)
+        if _matches(cached, digest):
+            return cached
+        # Only the hash is read here, so a known id costs no more than an unknown one.
+        if not _matches(self.db.get(RUN + worker_id, label="Get Worker Info", attributes=("token_hash",)), digest):
+            raise Unauthorized("unknown worker token")
+        return self.get(worker_id, fresh=True)  # a run the cache had lost (or never had)
 
     def _conditional(self, info: dict, update: Update, allowed, label: str) -> dict:
         """Apply `update` to the run only while its status is one of `allowed`."""

@@ -10,6 +10,7 @@ from .dynamodb_connection import dumps, now
 from .errors import BadRequest, Conflict, Forbidden, ServiceUnavailable
 from .files import file_info
 from .resources import current_service, loads, parse_json_body
+from .validation import check_file_keys, check_size
 
 bp = Blueprint("worker_manager", __name__)
 PARTICIPANT = "Worker Manager"
@@ -47,16 +48,12 @@ def start():
 @bp.post("/v2/worker/results")
 @bp.post("/v2/workers/results")
 def results():
-    service = current_service()
+    service, info = authenticated()  # a missing token is 401 before the body is looked at
     body = parse_json_body(request, service.settings.max_json_bytes)
     if "data" not in body:
         raise BadRequest("results need 'data' (any JSON)")
-    files = body.get("files", [])
-    if files is None:
-        files = []
-    if not isinstance(files, list) or not all(isinstance(f, str) and f for f in files):
-        raise BadRequest("'files' must be a list of file keys")
-    _, info = authenticated()
+    files = check_file_keys(body.get("files"))
+    check_size(body["data"], "data")
     prefix = job_prefix(info)
     for key in files:
         if not key.startswith(prefix):
@@ -101,15 +98,15 @@ def parse_finish(body: dict) -> tuple[str, dict]:
         if not isinstance(cause, str):
             raise BadRequest("'cause' must be a string")
         return "FAILED", {"error": error[:256], "cause": cause[:32768]}
+    check_size(body.get("output"), "output")
     return "SUCCEEDED", {"output": body.get("output")}
 
 
 @bp.post("/v2/worker/finish")
 @bp.post("/v2/workers/finish")
 def finish():
-    service = current_service()
+    service, info = authenticated()  # a missing token is 401 before the body is looked at
     status, outcome = parse_finish(parse_json_body(request, service.settings.max_json_bytes))
-    _, info = authenticated()
     fields = {"output": dumps(outcome["output"])} if status == "SUCCEEDED" else {"error": dumps(outcome)}
     observe.note(PARTICIPANT, "Update Worker Status")
     claimed = service.worker_info.transition(info, status, **fields)  # a second finish: 409
@@ -131,7 +128,7 @@ def finish():
         raise Conflict(f"the activity task of worker run {info['worker']} has already ended ({code})") from exc
     except BotoCoreError as exc:
         _reopen(service, claimed)
-        raise ServiceUnavailable(f"Step Functions is unreachable: {exc}") from exc
+        raise ServiceUnavailable("Step Functions is unreachable") from exc
     observe.note(PARTICIPANT, "Update Parent Job Information")
     job_updates.set_run(service.db, info["job"], info["worker"], status=status, updated_at=now(), **fields)
     service.queue.send({"type": "update-job", "job": info["job"], "worker": info["worker"]},

@@ -135,9 +135,13 @@ def close_all(procs) -> None:
         proc.close()
 
 
-def emulate(*extra) -> Proc:
-    """`harness emulate` on free ports; `.values()` has HARNESS_ENDPOINT_URL and HARNESS_REDIS_URL."""
-    return Proc([*HARNESS, "emulate", "--port", "0", "--redis-port", "0", *extra], lines=3)
+def emulate(*extra, checked: bool = False) -> Proc:
+    """`harness emulate` on free ports; `.values()` has HARNESS_ENDPOINT_URL, HARNESS_REDIS_URL and its credentials.
+
+    Unless `checked`, it accepts any credentials, so that other processes may use the defaults (`test`).
+    """
+    return Proc([*HARNESS, "emulate", "--port", "0", "--redis-port", "0",
+                 *(() if checked else ("--no-credential-check",)), *extra], lines=5)
 
 
 def serve(endpoint_url: str, redis_url: str | None, prefix: str, *extra) -> Proc:

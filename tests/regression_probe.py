@@ -169,7 +169,8 @@ def main() -> None:
     with EmbeddedAWS() as aws:
         out["emulator"] = run_all(lambda service: boto3.client(
             service, endpoint_url=aws.endpoint, region_name="us-east-1",
-            aws_access_key_id="testing", aws_secret_access_key="testing"))
+            aws_access_key_id=aws.credentials.access_key_id,
+            aws_secret_access_key=aws.credentials.secret_access_key))
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         out["mock_aws"] = run_all(lambda service: boto3.client(service, region_name="us-east-1"))
     json.dump(out, sys.stdout)

@@ -25,7 +25,8 @@ def aws():
 def client(aws):
     def make(service):
         return boto3.client(service, endpoint_url=aws.endpoint, region_name="us-east-1",
-                            aws_access_key_id="testing", aws_secret_access_key="testing",
+                            aws_access_key_id=aws.credentials.access_key_id,
+                            aws_secret_access_key=aws.credentials.secret_access_key,
                             config=Config(read_timeout=70, retries={"max_attempts": 1}))
 
     return make

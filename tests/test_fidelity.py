@@ -37,7 +37,8 @@ def emulate():
 def client(emulate):
     def make(service, read_timeout=70):
         return boto3.client(service, endpoint_url=emulate.endpoint, region_name="us-east-1",
-                            aws_access_key_id="testing", aws_secret_access_key="testing",
+                            aws_access_key_id=emulate.credentials.access_key_id,
+                            aws_secret_access_key=emulate.credentials.secret_access_key,
                             config=Config(read_timeout=read_timeout, retries={"max_attempts": 1}))
 
     return make

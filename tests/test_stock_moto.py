@@ -70,7 +70,8 @@ SCRIPT = textwrap.dedent('''
     with EmbeddedAWS() as aws:
         out["emulator"] = exercise(lambda service: boto3.client(
             service, endpoint_url=aws.endpoint, region_name="us-east-1",
-            aws_access_key_id="testing", aws_secret_access_key="testing"), "emulator", 30)
+            aws_access_key_id=aws.credentials.access_key_id,
+            aws_secret_access_key=aws.credentials.secret_access_key), "emulator", 30)
         with mock_aws():
             out["mock_aws"] = exercise(lambda service: boto3.client(service, region_name="us-east-1"), "mock", 1)
     print(json.dumps(out))

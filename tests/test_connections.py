@@ -1,0 +1,57 @@
+"""Connections: a stalled client is closed after the read timeout, and past the bound the API answers 503 at once."""
+
+import socket
+import time
+
+import pytest
+import requests
+
+from harness.service import RunningService
+
+
+@pytest.fixture(scope="module")
+def small():
+    with RunningService(prefix="conn9", read_timeout=1, max_connections=3) as running:
+        yield running
+
+
+def stalled(url: str, partial: bytes) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=60)
+    sock.sendall(partial)
+    return sock
+
+
+def closed_by_server(sock: socket.socket) -> bytes:
+    """Everything the server sent before it closed the connection (recv blocks until then)."""
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+def test_a_stalled_request_line_or_body_is_closed_after_the_read_timeout(small):
+    line = stalled(small.url, b"GET /v2/hea")
+    body = stalled(small.url, b"POST /v2/definitions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                              b"Content-Length: 100\r\n\r\n{\"type\": ")
+    assert closed_by_server(line) == b""
+    answer = closed_by_server(body)
+    assert answer.startswith(b"HTTP/1.1 408") and b"RequestTimeout" in answer
+    assert small.service.errors == []
+
+
+def test_past_the_bound_the_api_answers_503_at_once_and_recovers(small):
+    held = [stalled(small.url, b"GET /v2/health HTTP/1.1\r\n") for _ in range(3)]
+    deadline = time.monotonic() + 30
+    while True:  # the server accepts them one by one: wait until all three hold a slot
+        refused = requests.get(f"{small.url}/v2/health", timeout=30)
+        if refused.status_code == 503 or time.monotonic() > deadline:
+            break
+    assert refused.status_code == 503
+    assert refused.json()["error"]["code"] == "ServiceUnavailable" and "connections" in refused.json()["error"]["message"]
+    for sock in held:
+        sock.close()
+    deadline = time.monotonic() + 30
+    while requests.get(f"{small.url}/v2/health", timeout=30).status_code != 200:
+        assert time.monotonic() < deadline, "the API did not recover its connections"
+        time.sleep(0.05)
