@@ -132,7 +132,11 @@ class _Run:
         trace = Trace().start()
         self.signals = tempfile.mkdtemp(prefix="scenario-signals-")
         self.say(f"scenario {self.scenario.name} ({self.scenario.path})")
+        injector = None
         try:
+            injector = self._injector()
+            if injector is not None:
+                injector.arm(self.scenario.faults)
             steps = list(self.scenario.steps)
             if not any(s.action == "register" for s in steps):
                 from .scenario import Step
@@ -150,7 +154,12 @@ class _Run:
                 else:  # its arrows are recorded in the other process
                     self.say("  skip      conformance with the documented sequence: the service runs in another "
                              "process (run without --url to check it)")
+        except HarnessError as exc:  # a fault that cannot apply on this service
+            result.failure = StepFailure(step="faults", expected="faults that apply", actual=str(exc),
+                                         message=str(exc))
         finally:
+            if injector is not None:
+                injector.clear()
             result.events = trace.stop()
             shutil.rmtree(self.signals, ignore_errors=True)
         result.seconds = time.monotonic() - started
@@ -159,7 +168,18 @@ class _Run:
                  f"in {result.seconds:.2f}s")
         return result
 
+    def _injector(self):
+        """The service's fault injector; None when the scenario injects nothing (or it has none)."""
+        wants = self.scenario.faults or any(s.action in ("inject", "heal") for s in self.scenario.steps)
+        injector = getattr(self.service, "faults", None)
+        if wants and injector is None:
+            raise HarnessError(f"scenario {self.scenario.name!r} injects faults, which a service run elsewhere "
+                               f"(--url) cannot take")
+        return injector if wants else None
+
     def _step(self, step, result) -> bool:
+        if self.scenario.faults or step.action == "inject":
+            self.service.faults.step(step.name)
         if step.note:
             observe.note("User", step.note)
         started = time.monotonic()
@@ -368,6 +388,19 @@ class _Run:
 
     def do_sleep(self, step):
         time.sleep(step.args)
+        return None, ""
+
+    def do_inject(self, step):
+        spec = step.args
+        if isinstance(spec, str):
+            spec = next(f for f in self.scenario.faults if f.name == spec)
+        from dataclasses import replace
+
+        injected = self.service.faults.inject(replace(spec, when=None))
+        return None, injected.spec.describe()
+
+    def do_heal(self, step):
+        self.service.faults.heal(None if step.args == "all" else step.args)
         return None, ""
 
     def do_cancel(self, step):
