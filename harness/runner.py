@@ -85,6 +85,7 @@ class Result:
         if f.cause:
             lines.extend(f.cause.splitlines()[1:])
         lines += [f"  {f.message}", f"  expected: {_show(f.expected)}", f"  actual:   {_show(f.actual)}"]
+        lines += fault_lines(self.events)
         events = self.events
         if events:
             shown, cut = (events, 0) if full else around_failure(events)
@@ -407,6 +408,17 @@ class _Run:
         args = render(step.args, self.vars)
         job = self.client.cancel_job(args["job"])
         return job, job.get("status", "")
+
+
+def fault_lines(events) -> list:
+    """One line per injected fault of a run: what it did, where, and how many times."""
+    counts: dict = {}
+    for event in events:
+        if event.kind == "note" and (event.details or {}).get("fault"):
+            key = (event.source, event.label)
+            counts[key] = counts.get(key, 0) + 1
+    lines = [f"    fault over {source}: {label}" + (f" (x{n})" if n > 1 else "") for (source, label), n in counts.items()]
+    return ["  faults injected during the run:"] + lines if lines else []
 
 
 def _mismatch(expected, actual, path="$"):
