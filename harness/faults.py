@@ -213,7 +213,13 @@ class ApiFaults:
                 continue
             observe.note("Worker Manager", f"fault: {'connection dropped' if rule.get('drop') else rule['status']} "
                          f"for {method} {path} (call {rule['calls']})", fault=rule["name"])
-            if rule.get("drop"):
+            if rule.get("drop"):  # the service does the work; its answer is lost with the connection
+                answer = self.app(environ, lambda *a, **k: (lambda data: None))
+                try:
+                    b"".join(answer)
+                finally:
+                    if hasattr(answer, "close"):
+                        answer.close()
                 sock = environ.get("werkzeug.socket")
                 if sock is not None:
                     try:

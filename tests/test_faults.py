@@ -1,0 +1,165 @@
+"""Fault injection: each kind of fault, and what the service does about it (retried and succeeded, or FAILED
+with a named error; never hung)."""
+
+from pathlib import Path
+
+import boto3
+import pytest
+import requests
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from harness.diagram import to_mermaid
+from harness.runner import run_scenario
+from harness.scenario import ScenarioError, load, load_dict
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def one_step(worker_script, faults, expect, asl_extra=None, timeout=30):
+    """A scenario: one scripted worker run as a one-step job, under `faults`, ending as `expect` says."""
+    task = {"Type": "Task", "Resource": "worker:w", "End": True, **(asl_extra or {})}
+    return load_dict({
+        "name": "fault", "timeout": timeout, "faults": faults,
+        "workers": {"w": {"scripted": worker_script}},
+        "jobs": {"j": {"definition": {"StartAt": "T", "States": {"T": task}}}},
+        "steps": [{"request": {"job": "j", "input": {"text": "a b"}}, "as": "request"},
+                  {"wait": {"request": "${request}", "status": "FULFILLED"}, "capture": {"job": "job"}},
+                  {"name": "the end", "wait": {"job": "${job}", **expect}}]})
+
+
+def faults_seen(result):
+    return [e.label for e in result.events if e.kind == "note" and e.details.get("fault")]
+
+
+def test_chaos_scenario_completes_with_two_results_and_the_same_output(service):
+    scenario = load(ROOT / "scenarios" / "chaos.scenario.yaml")[0]
+    result = run_scenario(scenario, service)
+    assert result.passed, result.format_failure()
+    done = next(s for s in result.steps if s.name == "job COMPLETED")
+    assert done.ok  # the step checks: COMPLETED, exactly 2 results, the same output as without faults
+    seen = faults_seen(result)
+    for what in ("fault: ProvisionedThroughputExceededException on", "fault: ThrottlingException on",
+                 "fault: message duplicate on ReceiveMessage", "fault injected: Redis down for 1 s",
+                 "fault healed: Redis down for 1 s", "fault: 503 for POST /v2/worker/results (call 1)"):
+        assert any(label.startswith(what) for label in seen), (what, seen)
+    drawing = to_mermaid(result.events)
+    assert drawing.count("rect rgb(255, 215, 215)") >= 6 and "⚡ fault: 503 for POST /v2/worker/results" in drawing
+
+
+def test_a_batch_job_that_cannot_pull_its_image_fails_the_run_naming_it(service):
+    scenario = one_step(["start", {"finish": {"output": 1}}], [{"batch": "cannot-pull"}],
+                        {"status": "FAILED", "error": {"cause": "re:CannotPullContainerError"}})
+    result = run_scenario(scenario, service)
+    assert result.passed, result.format_failure()
+
+
+def test_a_host_that_goes_away_fails_the_run_with_the_status_reason_of_aws(service):
+    scenario = one_step(["start", {"wait": "never"}],
+                        [{"batch": "host-terminated", "when": "Worker -> Worker Manager: POST /v2/workers/start"}],
+                        {"status": "FAILED", "error": {"cause": r"re:Host EC2 \(instance i-[0-9a-f]+\) terminated"}})
+    result = run_scenario(scenario, service)
+    assert result.passed, result.format_failure()
+
+
+def test_a_worker_killed_after_its_first_result_fails_its_job(service):
+    scenario = one_step(["start", {"results": {"data": 1}}, {"wait": "never"}],
+                        [{"worker": "kill", "after": "POST /v2/worker/results", "nth": 1}],
+                        {"status": "FAILED", "results": 1, "workers": [{"status": "FAILED"}]})
+    result = run_scenario(scenario, service)
+    assert result.passed, result.format_failure()
+    assert any("worker killed after POST /v2/worker/results" in label for label in faults_seen(result))
+
+
+def test_a_worker_killed_is_retried_per_the_asl(service):
+    scenario = one_step(["start", {"results": {"data": 1}}, {"finish": {"output": "done"}}],
+                        [{"worker": "kill", "after": "POST /v2/worker/results", "nth": 1}],
+                        {"status": "COMPLETED", "output": "done", "workers": [{"status": "FAILED"},
+                                                                             {"status": "SUCCEEDED"}]},
+                        asl_extra={"Retry": [{"ErrorEquals": ["States.ALL"], "IntervalSeconds": 1,
+                                              "MaxAttempts": 1}]})
+    result = run_scenario(scenario, service)
+    assert result.passed, result.format_failure()
+
+
+def test_a_dropped_answer_is_retried_and_the_result_is_not_duplicated(service):
+    """The connection drops after the service stored the result: the retry, with the same key, repeats it."""
+    scenario = one_step(["start", {"results": {"data": "once"}}, {"finish": {"output": 1}}],
+                        [{"api": "POST /v2/worker/results", "drop": True, "nth": 1}],
+                        {"status": "COMPLETED", "results": [{"data": "once"}]})
+    result = run_scenario(scenario, service)
+    assert result.passed, result.format_failure()
+    assert any("connection dropped" in label for label in faults_seen(result))
+
+
+@pytest.mark.parametrize("fault", [{"redis": "flush", "when": "Worker -> Worker Manager: POST /v2/workers/start"},
+                                   {"redis": "slow", "latency_ms": 100},
+                                   {"redis": "down", "for": 0.5,
+                                    "when": "Worker -> Worker Manager: POST /v2/workers/start"},
+                                   {"sqs": "late", "delay_seconds": 1},
+                                   {"aws": "states:SendTaskSuccess", "error": "ServiceUnavailable", "nth": 1},
+                                   {"aws": "dynamodb:*", "error": "InternalServerError", "first": 3}])
+def test_the_service_rides_out(service, fault):
+    scenario = one_step(["start", {"results": {"data": 1}}, {"finish": {"output": "ok"}}], [fault],
+                        {"status": "COMPLETED", "output": "ok", "results": 1})
+    result = run_scenario(scenario, service)
+    assert result.passed, result.format_failure()
+    assert faults_seen(result)
+
+
+def test_redis_down_is_a_503_to_callers_then_recovery(service):
+    worker_token = "w" * 32 + ".secret"
+    with service.faults.inject(redis="down"):
+        down = requests.post(service.url + "/v2/worker/heartbeat", headers={"Authorization": f"Bearer {worker_token}"},
+                             timeout=10)
+        health = requests.get(service.url + "/v2/health", timeout=10)
+    assert down.status_code == 503 and down.json()["error"]["code"]
+    assert health.status_code == 503
+    assert requests.get(service.url + "/v2/health", timeout=10).status_code == 200
+
+
+def test_an_aws_fault_the_service_cannot_outlast_fails_the_job_with_a_named_error(service):
+    scenario = one_step(["start", {"finish": {"output": 1}}],
+                        [{"aws": "states:SendTaskSuccess", "error": "AccessDeniedException", "status": 400}],
+                        {"status": "FAILED", "error": {"error": "Worker.Error", "cause": "re:/v2/worker/finish: 503"}})
+    # The service answers 503 each time (never the raw AWS error); the worker gives up after its retries and fails.
+    result = run_scenario(scenario, service)
+    assert result.passed, result.format_failure()
+
+
+def test_a_rule_that_cannot_match_is_refused_at_load(tmp_path):
+    path = tmp_path / "bad.scenario.yaml"
+    path.write_text((ROOT / "scenarios" / "chaos.scenario.yaml").read_text().replace('"dynamodb:*"',
+                                                                                     '"dynamodb:UpdateItems"'))
+    with pytest.raises(ScenarioError, match=r"bad.scenario.yaml:\d+: .*dynamodb has no operation 'UpdateItems' "
+                                            r"\(did you mean 'UpdateItem'\?\)"):
+        load(path)
+
+
+def test_chaos_api_of_harness_emulate_makes_a_boto3_call_fail_as_the_rule_says():
+    from emulators import faults
+    from emulators.gateway import Gateway
+
+    with Gateway() as aws:
+        try:
+            chaos = aws.endpoint + "/_localstack/chaos/faults"
+            rule = [{"service": "dynamodb", "operation": "ListTables", "region": "us-east-1",
+                     "error": {"statusCode": 503, "code": "ServiceUnavailable"}}]
+            assert requests.post(chaos, json=rule, timeout=10).json()[0]["operation"] == "ListTables"
+            assert requests.get(chaos, timeout=10).json() == [dict(rule[0], probability=1.0)]
+            ddb = boto3.client("dynamodb", endpoint_url=aws.endpoint, region_name="us-east-1",
+                               aws_access_key_id=aws.credentials.access_key_id,
+                               aws_secret_access_key=aws.credentials.secret_access_key,
+                               config=Config(retries={"max_attempts": 1}))
+            with pytest.raises(ClientError) as failed:
+                ddb.list_tables()
+            assert failed.value.response["Error"]["Code"] == "ServiceUnavailable"
+            assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+            assert requests.delete(chaos, json=rule, timeout=10).json() == []
+            assert "TableNames" in ddb.list_tables()
+            refused = requests.post(chaos, json=[{"service": "dynamodb", "operation": "Nope"}], timeout=10)
+            assert refused.status_code == 400 and "no operation 'Nope'" in refused.json()["error"]["message"]
+            effects = aws.endpoint + "/_localstack/chaos/effects"
+            assert requests.post(effects, json={"latency": 5}, timeout=10).json() == {"latency": 5}
+        finally:
+            faults.clear()
