@@ -244,14 +244,16 @@ class ApiFaults:
 
 # -- arming and healing -----------------------------------------------------------------------
 class Injected:
-    """A fault in effect; `heal()` ends it (idempotent)."""
+    """A fault given to an Injector (in effect, or waiting for its trigger); `heal()` ends it (idempotent)."""
 
-    def __init__(self, spec: Spec, undo):
-        self.spec, self._undo, self.healed = spec, undo, False
+    def __init__(self, spec: Spec):
+        self.spec, self._undo, self.healed = spec, None, False
 
     def heal(self) -> None:
-        if not self.healed:
-            self.healed = True
+        if self.healed:
+            return
+        self.healed = True
+        if self._undo is not None:  # it was in effect
             self._undo()
             observe.note(_where(self.spec), f"fault healed: {self.spec.describe()}", fault=self.spec.describe())
 
@@ -263,59 +265,58 @@ class Injected:
 
 
 def _where(spec: Spec) -> str:
-    return {"aws": "AWS DynamoDB", "sqs": "AWS Queue", "redis": "AWS ElastiCache", "api": "Worker Manager",
-            "batch": "AWS Batch", "worker": "Worker"}[spec.kind] if spec.kind != "aws" else \
-        observe.AWS_PARTICIPANTS.get(spec.value.split(":")[0], "AWS " + spec.value.split(":")[0])
+    if spec.kind == "aws":
+        service = spec.value.split(":")[0]
+        return observe.AWS_PARTICIPANTS.get(service, "AWS " + service)
+    return {"sqs": "AWS Queue", "redis": "AWS ElastiCache", "api": "Worker Manager", "batch": "AWS Batch",
+            "worker": "Worker"}[spec.kind]
 
 
 class Injector:
-    """Faults on one RunningService: `inject(...)` now, or when a trigger (an arrow, a step) comes."""
+    """Faults on one RunningService: `inject(...)` now, or when its trigger (an arrow, a step) comes."""
 
     def __init__(self, service):
         self.service = service
-        self.active: list[Injected] = []
-        self._pending: list[list] = []  # [spec, count so far]
+        self.given: list[Injected] = []
+        self._pending: list[list] = []  # [Injected, times its trigger came]
         self._timers: list[threading.Timer] = []
         self._lock = threading.Lock()
         self._listening = False
 
     # -- the API users call --
     def inject(self, fault=None, **fields) -> Injected:
-        """Apply one fault (a Spec, a mapping, or keyword fields) now; heal it with the answer's `heal()`."""
+        """Apply one fault (a Spec, a mapping, or keyword fields as in a scenario), now or at its `when`.
+
+        The answer heals it (`heal()`, or the end of a `with` block), whether it fired yet or not.
+        """
         spec = fault if isinstance(fault, Spec) else parse(dict(fault or {}, **fields))
-        injected = Injected(spec, self._apply(spec))
-        observe.note(_where(spec), f"fault injected: {spec.describe()}", fault=spec.describe())
+        injected = Injected(spec)
         with self._lock:
-            self.active.append(injected)
-        if spec.heal_after:
-            timer = threading.Timer(spec.heal_after, injected.heal)
-            timer.daemon = True
-            timer.start()
-            self._timers.append(timer)
+            self.given.append(injected)
+        if spec.when is None:
+            self._activate(injected)
+            return injected
+        if "inject" not in spec.when:  # else an `inject:` step of the scenario applies it
+            with self._lock:
+                self._pending.append([injected, 0])
+            if "arrow" in spec.when and not self._listening:
+                observe.subscribe(self._event)
+                self._listening = True
         return injected
 
     def arm(self, specs) -> None:
-        """Inject each fault now, or when its trigger comes."""
+        """Give the injector each fault (in effect now, or at its trigger)."""
         for spec in specs:
-            if spec.when is None:
-                self.inject(spec)
-            else:
-                with self._lock:
-                    self._pending.append([spec, 0])
-                if "arrow" in spec.when and not self._listening:
-                    observe.subscribe(self._event)
-                    self._listening = True
+            self.inject(spec)
 
     def step(self, name: str) -> None:
-        """A scenario step begins: inject the faults waiting for it."""
+        """A scenario step begins: apply the faults waiting for it."""
         self._trigger(lambda when: when.get("step") == name)
 
     def heal(self, name: str | None = None) -> None:
-        """Heal the faults of that name (all of them with no name); forget pending triggers too."""
+        """Heal the faults of that name (every one with no name), waiting ones included."""
         with self._lock:
-            chosen = [i for i in self.active if name is None or i.spec.name == name]
-            if name is None:
-                self._pending.clear()
+            chosen = [i for i in self.given if name is None or i.spec.name == name]
         for injected in chosen:
             injected.heal()
 
@@ -329,13 +330,26 @@ class Injector:
             observe.unsubscribe(self._event)
             self._listening = False
         with self._lock:
-            self.active.clear()
+            self.given.clear()
+            self._pending.clear()
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.clear()
+
+    def _activate(self, injected: Injected) -> None:
+        spec = injected.spec
+        if injected.healed:
+            return
+        injected._undo = self._apply(spec)
+        observe.note(_where(spec), f"fault injected: {spec.describe()}", fault=spec.describe())
+        if spec.heal_after:
+            timer = threading.Timer(spec.heal_after, injected.heal)
+            timer.daemon = True
+            timer.start()
+            self._timers.append(timer)
 
     # -- triggers --
     def _event(self, event) -> None:
@@ -348,14 +362,16 @@ class Injector:
         due = []
         with self._lock:
             for entry in list(self._pending):
-                spec, count = entry
-                if matches(spec.when):
-                    entry[1] = count = count + 1
-                    if count == spec.when["time"]:
+                injected, count = entry
+                if injected.healed:
+                    self._pending.remove(entry)
+                elif matches(injected.spec.when):
+                    entry[1] = count + 1
+                    if entry[1] == injected.spec.when["time"]:
                         self._pending.remove(entry)
-                        due.append(spec)
-        for spec in due:
-            self.inject(spec)
+                        due.append(injected)
+        for injected in due:
+            self._activate(injected)
 
     # -- how each kind is applied --
     def _apply(self, spec: Spec):

@@ -179,7 +179,7 @@ class _Run:
         return injector if wants else None
 
     def _step(self, step, result) -> bool:
-        if self.scenario.faults or step.action == "inject":
+        if self.scenario.faults:
             self.service.faults.step(step.name)
         if step.note:
             observe.note("User", step.note)

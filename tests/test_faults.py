@@ -163,3 +163,44 @@ def test_chaos_api_of_harness_emulate_makes_a_boto3_call_fail_as_the_rule_says()
             assert requests.post(effects, json={"latency": 5}, timeout=10).json() == {"latency": 5}
         finally:
             faults.clear()
+
+
+def test_inject_and_heal_steps_apply_a_named_fault_between_them(service):
+    scenario = load_dict({
+        "name": "inject and heal", "timeout": 30, "faults": [{"name": "cache down", "redis": "down"}],
+        "workers": {"w": {"scripted": ["start", {"wait": "go"}, {"finish": {"output": "ok"}}]}},
+        "jobs": {"j": {"definition": {"StartAt": "T", "States": {"T": {"Type": "Task", "Resource": "worker:w",
+                                                                      "End": True}}}}},
+        "steps": [{"request": {"job": "j"}, "as": "request"},
+                  {"wait": {"request": "${request}", "status": "FULFILLED"}, "capture": {"job": "job"}},
+                  {"wait": {"job": "${job}", "status": "RUNNING", "workers": [{"status": "RUNNING"}]}},
+                  {"inject": "cache down"},
+                  {"signal": "go"},
+                  {"sleep": 0.3},
+                  {"heal": "cache down"},
+                  {"wait": {"job": "${job}", "status": "COMPLETED", "output": "ok"}}]})
+    result = run_scenario(scenario, service)
+    assert result.passed, result.format_failure()
+    seen = faults_seen(result)
+    assert seen.index("fault injected: cache down") < seen.index("fault healed: cache down")
+
+
+def test_a_failure_report_lists_the_faults_injected(service):
+    scenario = one_step(["start", {"finish": {"output": 1}}], [{"batch": "cannot-pull"}], {"status": "COMPLETED"})
+    result = run_scenario(scenario, service)
+    assert not result.passed
+    report = result.format_failure()
+    assert "faults injected during the run:" in report and "fault: CannotPullContainerError" in report
+
+
+pytest_plugins = ["pytester"]
+
+
+def test_the_documented_pytest_examples_pass(pytester):
+    from test_plugin import RUN, documented_files, write
+
+    files = documented_files(ROOT / "docs" / "how-to" / "faults.md")
+    assert "tests/test_chaos.py" in files
+    write(pytester, files)
+    result = pytester.runpytest_subprocess(*RUN, "-v")
+    result.assert_outcomes(passed=2)
