@@ -8,6 +8,7 @@ One fault is a mapping with one kind key:
     api: POST /v2/worker/results   status (503) or drop: true; nth, first, probability, seed
     batch: cannot-pull | host-terminated   nth (the Nth worker run Batch starts)
     worker: kill               after: "POST /v2/worker/results", nth (the worker's Nth such call)
+    loop: pause-queue | pause-poller | restart-queue   nth (restart: the Nth message)
 
 and optionally `name`, `when` (a trigger: an arrow of the documented sequence as
 the trace writes it, `Worker -> Worker Manager: POST /v2/worker/results`, its
@@ -25,7 +26,7 @@ from server import observe
 
 from .errors import UsageError
 
-KINDS = ("aws", "sqs", "redis", "api", "batch", "worker")
+KINDS = ("aws", "sqs", "redis", "api", "batch", "worker", "loop")
 COMMON = ("name", "when", "for")
 OPTIONS = {
     "aws": ("error", "status", "message", "latency_ms", "probability", "seed", "first", "nth", "participant",
@@ -35,9 +36,10 @@ OPTIONS = {
     "api": ("status", "drop", "probability", "seed", "first", "nth"),
     "batch": ("nth",),
     "worker": ("after", "nth"),
+    "loop": ("nth",),
 }
 VALUES = {"sqs": ("duplicate", "late"), "redis": ("down", "slow", "flush"), "batch": ("cannot-pull", "host-terminated"),
-          "worker": ("kill",)}
+          "worker": ("kill",), "loop": ("pause-queue", "pause-poller", "restart-queue")}
 _ORDINAL = re.compile(r"^(\d+)(st|nd|rd|th)?( time)?$")
 
 
@@ -268,6 +270,8 @@ def _where(spec: Spec) -> str:
     if spec.kind == "aws":
         service = spec.value.split(":")[0]
         return observe.AWS_PARTICIPANTS.get(service, "AWS " + service)
+    if spec.kind == "loop":
+        return "Activity Poller" if spec.value.endswith("poller") else "Queue"
     return {"sqs": "AWS Queue", "redis": "AWS ElastiCache", "api": "Worker Manager", "batch": "AWS Batch",
             "worker": "Worker"}[spec.kind]
 
@@ -438,6 +442,9 @@ class Injector:
     def _apply_worker(self, spec):
         return self._api_rule(spec, "kill")
 
+    def _apply_loop(self, spec):
+        return _loop_fault(self, spec)
+
     def _apply_batch(self, spec):
         from emulators import batch_local
 
@@ -462,6 +469,41 @@ class Injector:
         batch_local.start_faults.append(cannot_pull)
         return lambda: batch_local.start_faults.remove(cannot_pull) if cannot_pull in batch_local.start_faults \
             else None
+
+
+def _loop_fault(injector, spec):
+    """Pause a loop of the service before it handles its next message or task, or restart the queue's mid-message.
+
+    A paused loop waits (up to 5 minutes) until the fault heals. A restarted one drops the message it
+    was handling without deleting it, as a process that died would; the message comes back at once, as
+    it would after its visibility timeout.
+    """
+    service = injector.service.service
+    loop = service.poller if spec.value.endswith("poller") else service.queue
+    where, original = _where(spec), loop.handle
+    resume, state = threading.Event(), {"count": 0}
+
+    def paused(*args, **kwargs):
+        observe.note(where, "fault: paused before handling", fault=spec.describe())
+        resume.wait(300)
+        return original(*args, **kwargs)
+
+    def restarted(message, *args, **kwargs):
+        state["count"] += 1
+        if state["count"] != spec.options.get("nth", 1):
+            return original(message, *args, **kwargs)
+        observe.note(where, "fault: restarted mid-message (the message is not deleted)", fault=spec.describe())
+        service.clients.sqs.change_message_visibility(QueueUrl=loop.url, ReceiptHandle=message["ReceiptHandle"],
+                                                      VisibilityTimeout=0)
+        return None
+
+    loop.handle = paused if spec.value.startswith("pause") else restarted
+
+    def heal():
+        loop.__dict__.pop("handle", None)
+        resume.set()
+
+    return heal
 
 
 def kill_worker(service, authorization: str) -> None:

@@ -98,7 +98,10 @@ def test_a_dropped_answer_is_retried_and_the_result_is_not_duplicated(service):
                                     "when": "Worker -> Worker Manager: POST /v2/workers/start"},
                                    {"sqs": "late", "delay_seconds": 1},
                                    {"aws": "states:SendTaskSuccess", "error": "ServiceUnavailable", "nth": 1},
-                                   {"aws": "dynamodb:*", "error": "InternalServerError", "first": 3}])
+                                   {"aws": "dynamodb:*", "error": "InternalServerError", "first": 3},
+                                   {"loop": "restart-queue"},
+                                   {"loop": "pause-queue", "for": 0.5},
+                                   {"loop": "pause-poller", "for": 0.5}])
 def test_the_service_rides_out(service, fault):
     scenario = one_step(["start", {"results": {"data": 1}}, {"finish": {"output": "ok"}}], [fault],
                         {"status": "COMPLETED", "output": "ok", "results": 1})
@@ -204,3 +207,25 @@ def test_the_documented_pytest_examples_pass(pytester):
     write(pytester, files)
     result = pytester.runpytest_subprocess(*RUN, "-v")
     result.assert_outcomes(passed=2)
+
+
+def test_harness_run_faults_applies_a_fault_file_to_any_scenario(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    faults = tmp_path / "faults.yaml"
+    faults.write_text("- aws: 'dynamodb:*'\n  error: ThrottlingException\n  first: 2\n- sqs: duplicate\n")
+    trace = tmp_path / "trace.json"
+    run = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(ROOT / "scenarios" / "crash.scenario.yaml"),
+                          "--faults", str(faults), "--trace", str(trace)], capture_output=True, text=True,
+                         timeout=300, cwd=ROOT)
+    assert run.returncode == 0, run.stdout + run.stderr
+    notes = [e["label"] for s in json.loads(trace.read_text())["scenarios"] for e in s["events"]
+             if e["details"].get("fault")]
+    assert sum(n.startswith("fault: ThrottlingException on") for n in notes) == 4  # first 2, in each scenario
+    assert any(n == "fault: message duplicate on ReceiveMessage" for n in notes)
+    faults.write_text("- aws: 'dynamodb:UpdateItems'\n  error: ThrottlingException\n")
+    bad = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(ROOT / "scenarios" / "crash.scenario.yaml"),
+                          "--faults", str(faults)], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert bad.returncode == 2 and "dynamodb has no operation 'UpdateItems'" in bad.stderr + bad.stdout
