@@ -364,7 +364,6 @@ def wsgi(app):
         if fault is not None and fault.latency_ms:
             time.sleep(fault.latency_ms / 1000)
         if fault is None or fault.error is None:
-            environ["harness.participant"] = participant
             return app(environ, start_response)
         status, headers, body = error_response(service, fault)
         start_response(status, headers + [("Content-Length", str(len(body)))])

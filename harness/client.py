@@ -190,9 +190,8 @@ class WorkerClient(_BaseClient):
             except requests.ConnectionError:
                 if attempt == retry.ATTEMPTS - 1:
                     raise
-            for value in kw.values():  # an upload's file is read again from its start
-                if hasattr(value, "seek"):
-                    value.seek(0)
+            for _, fh in (kw.get("files") or {}).values():  # an upload's file is read again from its start
+                fh.seek(0)
             time.sleep(retry.pause(attempt))
 
     def __init__(self, base_url, token, worker_id=None, job_urn=None, timeout=30, session=None):

@@ -229,3 +229,21 @@ def test_harness_run_faults_applies_a_fault_file_to_any_scenario(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(ROOT / "scenarios" / "crash.scenario.yaml"),
                           "--faults", str(faults)], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert bad.returncode == 2 and "dynamodb has no operation 'UpdateItems'" in bad.stderr + bad.stdout
+
+
+def test_the_same_idempotency_key_from_the_same_run_repeats_the_first_answer(client, hold):
+    one, two = hold(), hold()
+    for worker in (one, two):
+        assert worker.call("POST", "/v2/workers/start", json={}).status_code == 200
+    first = one.call("POST", "/v2/worker/results", json={"data": 1}, headers={"Idempotency-Key": "k1"})
+    again = one.call("POST", "/v2/worker/results", json={"data": 2}, headers={"Idempotency-Key": "k1"})
+    other_run = two.call("POST", "/v2/worker/results", json={"data": 3}, headers={"Idempotency-Key": "k1"})
+    fresh = one.call("POST", "/v2/worker/results", json={"data": 4}, headers={"Idempotency-Key": "k2"})
+    bad = one.call("POST", "/v2/worker/results", json={"data": 5}, headers={"Idempotency-Key": "no spaces"})
+    assert (first.status_code, again.status_code, again.json()) == (200, 200, first.json())
+    assert other_run.status_code == 200 and fresh.json()["results"] == 2
+    assert bad.status_code == 400 and bad.json()["error"]["code"]
+    assert [r["data"] for r in client.get_job(one.job)["results"]] == [1, 4]
+    assert [r["data"] for r in client.get_job(two.job)["results"]] == [3]
+    for worker in (one, two):
+        worker.release()
