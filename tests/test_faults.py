@@ -49,7 +49,7 @@ def test_chaos_scenario_completes_with_two_results_and_the_same_output(service):
 
 def test_a_batch_job_that_cannot_pull_its_image_fails_the_run_naming_it(service):
     scenario = one_step(["start", {"finish": {"output": 1}}], [{"batch": "cannot-pull"}],
-                        {"status": "FAILED", "error": {"cause": "re:CannotPullContainerError"}})
+                        {"status": "FAILED", "error": {"cause": "re:CannotPullContainerError"}}, timeout=10)
     result = run_scenario(scenario, service)
     assert result.passed, result.format_failure()
 
@@ -140,32 +140,35 @@ def test_a_rule_that_cannot_match_is_refused_at_load(tmp_path):
 
 
 def test_chaos_api_of_harness_emulate_makes_a_boto3_call_fail_as_the_rule_says():
-    from emulators import faults
-    from emulators.gateway import Gateway
+    from procs import emulate
 
-    with Gateway() as aws:
-        try:
-            chaos = aws.endpoint + "/_localstack/chaos/faults"
-            rule = [{"service": "dynamodb", "operation": "ListTables", "region": "us-east-1",
-                     "error": {"statusCode": 503, "code": "ServiceUnavailable"}}]
-            assert requests.post(chaos, json=rule, timeout=10).json()[0]["operation"] == "ListTables"
-            assert requests.get(chaos, timeout=10).json() == [dict(rule[0], probability=1.0)]
-            ddb = boto3.client("dynamodb", endpoint_url=aws.endpoint, region_name="us-east-1",
-                               aws_access_key_id=aws.credentials.access_key_id,
-                               aws_secret_access_key=aws.credentials.secret_access_key,
-                               config=Config(retries={"max_attempts": 1}))
-            with pytest.raises(ClientError) as failed:
-                ddb.list_tables()
-            assert failed.value.response["Error"]["Code"] == "ServiceUnavailable"
-            assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
-            assert requests.delete(chaos, json=rule, timeout=10).json() == []
-            assert "TableNames" in ddb.list_tables()
-            refused = requests.post(chaos, json=[{"service": "dynamodb", "operation": "Nope"}], timeout=10)
-            assert refused.status_code == 400 and "no operation 'Nope'" in refused.json()["error"]["message"]
-            effects = aws.endpoint + "/_localstack/chaos/effects"
-            assert requests.post(effects, json={"latency": 5}, timeout=10).json() == {"latency": 5}
-        finally:
-            faults.clear()
+    with emulate(checked=True) as proc:
+        values = proc.values()
+        endpoint = values["HARNESS_ENDPOINT_URL"]
+        chaos = endpoint + "/_localstack/chaos/faults"
+        rule = [{"service": "dynamodb", "operation": "ListTables", "region": "us-east-1",
+                 "error": {"statusCode": 503, "code": "ServiceUnavailable"}}]
+        assert requests.post(chaos, json=rule, timeout=10).json()[0]["operation"] == "ListTables"
+        assert requests.get(chaos, timeout=10).json() == [dict(rule[0], probability=1.0)]
+        ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name="us-east-1",
+                           aws_access_key_id=values["AWS_ACCESS_KEY_ID"],
+                           aws_secret_access_key=values["AWS_SECRET_ACCESS_KEY"],
+                           config=Config(retries={"max_attempts": 1}))
+        with pytest.raises(ClientError) as failed:
+            ddb.list_tables()
+        assert failed.value.response["Error"]["Code"] == "ServiceUnavailable"
+        assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+        sqs = boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1",
+                           aws_access_key_id=values["AWS_ACCESS_KEY_ID"],
+                           aws_secret_access_key=values["AWS_SECRET_ACCESS_KEY"])
+        assert sqs.list_queues()["ResponseMetadata"]["HTTPStatusCode"] == 200  # other calls are untouched
+        assert requests.delete(chaos, json=rule, timeout=10).json() == []
+        assert "TableNames" in ddb.list_tables()
+        refused = requests.post(chaos, json=[{"service": "dynamodb", "operation": "Nope"}], timeout=10)
+        assert refused.status_code == 400 and "no operation 'Nope'" in refused.json()["error"]["message"]
+        effects = endpoint + "/_localstack/chaos/effects"
+        assert requests.post(effects, json={"latency": 5}, timeout=10).json() == {"latency": 5}
+        assert requests.get(effects, timeout=10).json() == {"latency": 5}
 
 
 def test_inject_and_heal_steps_apply_a_named_fault_between_them(service):
