@@ -390,10 +390,11 @@ def install() -> None:
         messages = receive(self, queue_name, *args, **kwargs)
         if scope.active() and _rules:
             for message in messages:
-                if getattr(message, "_harness_copy", False) or not _fire("sqs", "ReceiveMessage", None, None,
-                                                                         want_sqs="duplicate"):
+                fired = [] if getattr(message, "_harness_copy", False) else \
+                    _fire("sqs", "ReceiveMessage", None, None, want_sqs="duplicate")
+                if not fired:
                     continue
-                rule = next(r for r in rules() if r.sqs == "duplicate")
+                rule = fired[0]
                 _record(rule, "sqs", "ReceiveMessage", None)
                 again = send(self, queue_name, message.body, delay_seconds=rule.delay_seconds)
                 again.id, again._harness_copy = message.id, True  # the same message, delivered once more

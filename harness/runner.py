@@ -417,7 +417,8 @@ def fault_lines(events) -> list:
         if event.kind == "note" and (event.details or {}).get("fault"):
             key = (event.source, event.label)
             counts[key] = counts.get(key, 0) + 1
-    lines = [f"    fault over {source}: {label}" + (f" (x{n})" if n > 1 else "") for (source, label), n in counts.items()]
+    lines = [f"    fault over {source}: {label}" + (f" (x{n})" if n > 1 else "")
+             for (source, label), n in counts.items()]
     return ["  faults injected during the run:"] + lines if lines else []
 
 
