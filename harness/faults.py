@@ -11,7 +11,7 @@ One fault is a mapping with one kind key:
     loop: pause-queue | pause-poller | restart-queue   nth (restart: the Nth message)
 
 and optionally `name`, `when` (a trigger: an arrow of the documented sequence as
-the trace writes it, `Worker -> Worker Manager: POST /v2/worker/results`, its
+the trace or the diagram writes it, `Worker -> Worker Manager: POST /v2/worker/results`, its
 Nth time with `{arrow: ..., time: N}`, or `{step: NAME}`) and `for` (seconds
 until it heals itself). `Injector` arms and heals them on a RunningService.
 """
@@ -135,6 +135,32 @@ def parse_trigger(raw, where: str) -> dict:
 
 def _norm(text: str) -> str:
     return " ".join(text.split())
+
+
+_documented: dict | None = None
+
+
+def _documented_arrows(text: str) -> list:
+    """The arrows of the documented sequence that read `Source -> Target: text` in the diagram's words."""
+    global _documented
+    if _documented is None:
+        from .conformance import load_sequence, plain
+
+        found: dict = {}
+        for arrow in load_sequence():
+            if arrow.kind != "note" and not arrow.unobservable and not arrow.implied:
+                found.setdefault(f"{arrow.source} -> {arrow.target}: {plain(arrow.text)}", []).append(arrow)
+        _documented = found
+    return _documented.get(text, [])
+
+
+def arrow_matches(text: str, event) -> bool:
+    """Whether an observed event is the arrow a trigger names: in the trace's words, or the diagram's."""
+    if event.kind == "note":
+        return False
+    if f"{event.source} -> {event.target}: {event.label}" == text:
+        return True
+    return any(arrow.matches(event) for arrow in _documented_arrows(text))
 
 
 def _api_call(text, where) -> tuple[str, str]:
@@ -357,10 +383,8 @@ class Injector:
 
     # -- triggers --
     def _event(self, event) -> None:
-        if event.kind == "note":
-            return
-        arrow = f"{event.source} -> {event.target}: {event.label}"
-        self._trigger(lambda when: when.get("arrow") == arrow)
+        if event.kind != "note":
+            self._trigger(lambda when: "arrow" in when and arrow_matches(when["arrow"], event))
 
     def _trigger(self, matches) -> None:
         due = []

@@ -5,7 +5,7 @@ from hypothesis import given, settings, strategies as st
 
 from emulators import faults
 from harness import diagram
-from harness.faults import FaultSpecError, parse
+from harness.faults import FaultSpecError, arrow_matches, parse
 from server.observe import Event
 
 
@@ -122,3 +122,28 @@ def test_the_diagram_highlights_fault_notes():
     text = diagram.to_mermaid(events)
     assert "rect rgb(255, 215, 215)\n  Note over p11: ⚡ fault: ThrottlingException on UpdateItem\n  end" in text
     assert "Note over p3: Process Job Request" in text
+
+
+def test_a_trigger_may_name_an_arrow_in_the_diagrams_words_or_the_traces():
+    update = Event("DynamoDB Connection", "AWS DynamoDB", "UpdateItem")
+    assert arrow_matches("DynamoDB Connection -> AWS DynamoDB: Update DB Resource", update)   # the diagram's
+    assert arrow_matches("DynamoDB Connection -> AWS DynamoDB: UpdateItem", update)           # the trace's
+    assert not arrow_matches("DynamoDB Connection -> AWS DynamoDB: Update DB Resource",
+                             Event("DynamoDB Connection", "AWS DynamoDB", "GetItem"))
+    download = Event("Worker", "Worker Helper", "GET /v2/workers/files/jobs/ab12/w/input.json")
+    assert arrow_matches("Worker -> Worker Helper: GET /v2/workers/files/{key}", download)
+
+
+def test_check_adds_latency_without_an_error_and_effects_to_every_call():
+    try:
+        slow = faults.add(faults.Rule(service="sqs", operation="SendMessage", latency_ms=40))
+        assert faults.check("sqs", "SendMessage") == faults.Fault(rule=slow.name, latency_ms=40)
+        assert faults.check("sqs", "ReceiveMessage") is None
+        faults.effects["latency"] = 5
+        assert faults.check("s3", "GetObject").latency_ms == 5
+        faults.add(faults.Rule(service="sqs", operation="*", error="ThrottlingException", nth=2))
+        assert faults.check("sqs", "SendMessage").error is None  # the 1st matching call
+        fault = faults.check("sqs", "SendMessage")
+        assert (fault.error, fault.status, fault.latency_ms) == ("ThrottlingException", 400, 45)
+    finally:
+        faults.clear()
