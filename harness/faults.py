@@ -82,10 +82,15 @@ def parse(item, where: str = "a fault") -> Spec:
         raise FaultSpecError(f"{kind!r} of {where} must be one of {', '.join(VALUES[kind])}, got {value!r}")
     options = {k: item[k] for k in OPTIONS[kind] if k in item}
     for key in ("first", "nth", "seed", "latency_ms", "delay_seconds"):
+        least = 1 if key in ("first", "nth") else 0
         if key in options and (isinstance(options[key], bool) or not isinstance(options[key], int)
-                               or options[key] < (0 if key in ("seed", "latency_ms", "delay_seconds") else 1)):
-            raise FaultSpecError(f"{key!r} of {where} must be a {'non-negative' if key != 'nth' else 'positive'} "
+                               or options[key] < least):
+            raise FaultSpecError(f"{key!r} of {where} must be a {'positive' if least else 'non-negative'} "
                                  f"integer, got {options[key]!r}")
+    if "drop" in options and not isinstance(options["drop"], bool):
+        raise FaultSpecError(f"'drop' of {where} must be true or false")
+    if "name" in item and not isinstance(item["name"], str):
+        raise FaultSpecError(f"'name' of {where} must be a string")
     if "probability" in options and (isinstance(options["probability"], bool) or
                                      not isinstance(options["probability"], (int, float))
                                      or not 0 <= options["probability"] <= 1):
@@ -185,8 +190,11 @@ def _sqs_rule(spec: Spec):
     from emulators import faults
 
     operation = "ReceiveMessage" if spec.value == "duplicate" else "SendMessage"
-    return faults.validate(faults.Rule(service="sqs", operation=operation, sqs=spec.value, name=spec.name,
-                                       **spec.options))
+    try:
+        return faults.validate(faults.Rule(service="sqs", operation=operation, sqs=spec.value, name=spec.name,
+                                           **spec.options))
+    except faults.FaultError as exc:
+        raise FaultSpecError(f"fault {spec.describe()!r}: {exc}") from None
 
 
 def load_file(path) -> list:

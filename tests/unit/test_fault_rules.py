@@ -102,6 +102,9 @@ def test_errors_come_in_the_callers_protocol():
     ({"sqs": "duplicate", "color": "red"}, "unknown key 'color'"),
     ({"api": "results"}, "METHOD /v2/path"),
     ({"redis": "down", "when": "the worker starts"}, "Source -> Target: label"),
+    ({"sqs": "late", "delay_seconds": 1000}, "delay_seconds must be 0-900"),
+    ({"aws": "s3:GetObject", "error": "NoSuchKey", "status": 200}, "status must be an HTTP error status"),
+    ({"aws": "dynamodb:GetItem", "first": 0}, "'first' of a fault must be a positive integer"),
 ])
 def test_a_bad_fault_says_what_is_wrong(item, message):
     with pytest.raises(FaultSpecError, match=message):
