@@ -289,9 +289,24 @@ def identify(environ) -> tuple[str | None, str | None, str | None]:
     if service is None:
         return None, None, region
     if service in ("iam", "sts", "sqs"):  # query protocol: Action= in the query string or the form body
-        action = re.search(r"(?:^|&)Action=([A-Za-z]+)", environ.get("QUERY_STRING", ""))
+        action = re.search(r"(?:^|&)Action=([A-Za-z]+)", environ.get("QUERY_STRING", "") + "&" + _form(environ))
         return service, action.group(1) if action else None, region
     return service, _rest_operation(service, environ), region
+
+
+def _form(environ) -> str:
+    """A form body's text (put back for the app to read), or "" for any other body."""
+    if not environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        return ""
+    import io
+
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return ""
+    body = environ["wsgi.input"].read(length) if 0 < length <= 1 << 20 else b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body.decode("latin-1")
 
 
 def _by_target_prefix(prefix: str) -> str | None:

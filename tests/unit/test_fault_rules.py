@@ -87,6 +87,17 @@ def test_a_request_names_its_service_and_operation(environ, expected):
     assert faults.identify(environ) == expected
 
 
+def test_a_query_protocol_action_is_read_from_the_form_and_put_back():
+    import io
+
+    body = b"Action=GetCallerIdentity&Version=2011-06-15"
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/", "CONTENT_TYPE": "application/x-www-form-urlencoded",
+               "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body), "HTTP_AUTHORIZATION":
+               "AWS4-HMAC-SHA256 Credential=AK/20260101/us-east-1/sts/aws4_request"}
+    assert faults.identify(environ) == ("sts", "GetCallerIdentity", "us-east-1")
+    assert environ["wsgi.input"].read() == body
+
+
 def test_errors_come_in_the_callers_protocol():
     fault = faults.Fault(rule="r", error="ThrottlingException", status=400, message="slow down")
     status, headers, body = faults.error_response("dynamodb", fault)
