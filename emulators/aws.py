@@ -4,7 +4,7 @@ import logging
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-from . import batch_local, dispatch_cache, dynamodb_atomic, scope, sfn_activities, sigv4
+from . import batch_local, dispatch_cache, dynamodb_atomic, faults, scope, sfn_activities, sigv4
 
 
 def install() -> None:
@@ -12,6 +12,7 @@ def install() -> None:
     sfn_activities.install()
     batch_local.install()
     dynamodb_atomic.install()
+    faults.install()
 
 
 class EmbeddedAWS:
@@ -44,8 +45,8 @@ class EmbeddedAWS:
         # werkzeug's request handler reads `server.app` per request: wrap it before anyone is told the URL.
         server = self._server._server
         dispatch_cache.install(server.app)
-        # The credential check stands outside the scope: a refused request never reaches an extension.
-        server.app = sigv4.guard(scope.scoped(server.app), self.credentials if self.check_credentials else None)
+        # The credential check stands outside the scope: a refused request never reaches an extension or a fault.
+        server.app = sigv4.guard(faults.wsgi(scope.scoped(server.app)), self.credentials if self.check_credentials else None)
         scope.serving(server.server_port, self.credentials)
         return self
 

@@ -36,6 +36,10 @@ base_environment: dict[str, str] = {}
 TAIL_LINES, KEPT_JOBS = 20, 1000
 #: batch job id -> (exit code, last lines of stderr) of ended processes, oldest first.
 _ended: "OrderedDict[str, tuple[int | None, list[str]]]" = OrderedDict()
+#: Fault hooks (harness/faults.py): each `hook(job)` may return why the job's container cannot start.
+start_faults: list = []
+#: batch job id -> why its process was killed from outside (a host that went away), for its status reason.
+_killed: dict[str, str] = {}
 
 
 def ended(job_id: str) -> tuple[int | None, list[str]] | None:
@@ -88,6 +92,13 @@ def _run(job) -> None:
         job.advance()
         if job.depends_on and not job._wait_for_dependencies():
             return
+        for fault in list(start_faults):
+            reason = fault(job)
+            if reason:
+                job.job_stopped_reason, job.exit_code = reason, None
+                _keep(job.job_id, None, [reason])
+                job._mark_stopped(success=False)
+                return
         command = local_command(job._add_parameters_to_command(job._get_container_property("command", [])))
         if not command:
             raise ValueError("the job definition has no command to run")
@@ -139,8 +150,10 @@ def _run(job) -> None:
         tee.join(5)  # a grandchild holding the pipe open must not hold the job
     _keep(job.job_id, proc.returncode, _file_tail(log_path) if log_path else tail)
     log.info("worker exited: code %s (Batch job %s)", proc.returncode, job.job_id)
+    with _lock:
+        killed = _killed.pop(job.job_id, None)
     if job.job_stopped_reason is None:
-        job.job_stopped_reason = "Essential container in task exited"
+        job.job_stopped_reason = killed or "Essential container in task exited"
     job._mark_stopped(success=proc.returncode == 0 and not job.stop)
 
 
@@ -173,6 +186,27 @@ def running_pids() -> list[int]:
     """Pids of the worker processes alive now."""
     with _lock:
         return [p.pid for p in _processes.values()]
+
+
+def kill_running(reason: str) -> list[str]:
+    """SIGKILL every running worker process, as a host that goes away does; `reason` becomes its status reason."""
+    with _lock:
+        running = list(_processes.items())
+        for job_id, _ in running:
+            _killed[job_id] = reason
+    for _, proc in running:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return [job_id for job_id, _ in running]
+
+
+def pid_of(job_id: str) -> int | None:
+    """The pid of a running worker process of this Batch job, or None."""
+    with _lock:
+        proc = _processes.get(job_id)
+    return proc.pid if proc is not None else None
 
 
 def kill_all() -> None:

@@ -100,6 +100,7 @@ Examples:
   harness run --list scenarios/                   what would run, without running
   harness run --url http://127.0.0.1:8080 scenarios/   against a running `harness serve`
   harness run scenarios/ --junit-xml report.xml --diagram run.html
+  harness run scenarios/documented_sequence.scenario.yaml --faults throttle.yaml
 
 \b
 Exit codes:
@@ -130,16 +131,24 @@ Exit codes:
 @click.option("--diagram", type=click.Path(dir_okay=False),
               help="Write the observed sequence as a Mermaid diagram page (renders offline) to this .html file.")
 @click.option("--trace", type=click.Path(dir_okay=False), help="Write every observed event to this .json file.")
+@click.option("--faults", "faults_file", type=click.Path(dir_okay=False), metavar="FILE.yaml",
+              help="Apply the faults of this file to every scenario run (docs/how-to/faults.md).")
 @click.option("--worker-logs", type=click.Path(file_okay=False),
               help="Write each local worker's output to DIR/<batch job id>.log instead of this terminal.")
 @_target_options
 def run(paths, list_only, url, api_key, patterns, keep_going, full_sequence, expression, junit_xml, diagram, trace,
-        worker_logs, target, endpoint_url, redis_url, prefix, region):
+        faults_file, worker_logs, target, endpoint_url, redis_url, prefix, region):
     patterns = tuple(patterns) or DEFAULT_PATTERNS
     scenarios = [s for path in paths for s in load(path, patterns)]  # a ScenarioError exits 2 (harness.cli)
     chosen = select(scenarios, expression)
     if not chosen:
         raise UsageError(f"no scenario matches -k {expression!r} (of {len(scenarios)})")
+    if faults_file:
+        from .faults import load_file
+
+        extra = load_file(faults_file)  # a FaultSpecError exits 2, as a bad scenario does
+        for s in chosen:
+            s.faults = list(s.faults) + extra
     if list_only:
         for s in chosen:
             click.echo(f"{s.path}:{s.line}: {s.name}")

@@ -170,7 +170,29 @@ class Client(_BaseClient):
 
 
 class WorkerClient(_BaseClient):
-    """Talk to the Job Service as one worker run, with its bearer token."""
+    """Talk to the Job Service as one worker run, with its bearer token.
+
+    Transient answers (429, 5xx, a dropped connection) are retried with backoff; results,
+    finish and uploads carry one Idempotency-Key for all their tries, so a retry never
+    duplicates a result.
+    """
+
+    def _request(self, method, path, **kw):
+        from . import retry
+
+        kw["headers"] = {**kw.get("headers", {}), **retry.idempotency_headers(method, path)}
+        for attempt in range(retry.ATTEMPTS):
+            try:
+                return super()._request(method, path, **kw)
+            except JobServiceError as exc:
+                if exc.status not in retry.TRANSIENT or attempt == retry.ATTEMPTS - 1:
+                    raise
+            except requests.ConnectionError:
+                if attempt == retry.ATTEMPTS - 1:
+                    raise
+            for _, fh in (kw.get("files") or {}).values():  # an upload's file is read again from its start
+                fh.seek(0)
+            time.sleep(retry.pause(attempt))
 
     def __init__(self, base_url, token, worker_id=None, job_urn=None, timeout=30, session=None):
         super().__init__(base_url, token, timeout, session)

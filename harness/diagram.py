@@ -50,14 +50,16 @@ def to_mermaid(events, collapse: bool = True) -> str:
     lines.extend(f"  participant {alias[n]} as {label_text(n)}" for n in names)
     rows = []
     for event in events:
-        key = (event.kind, event.source, event.target, event.label)
+        key = (event.kind, event.source, event.target, event.label, bool((event.details or {}).get("fault")))
         if collapse and rows and rows[-1][0] == key:
             rows[-1][1] += 1
         else:
             rows.append([key, 1])
-    for (kind, source, target, label), count in rows:
+    for (kind, source, target, label, fault), count in rows:
         text = label_text(label) + (f" (×{count})" if count > 1 else "")
-        if kind == "note":
+        if fault:  # an injected fault: a note on a red background
+            lines += ["  rect rgb(255, 215, 215)", f"  Note over {alias[source]}: ⚡ {text}", "  end"]
+        elif kind == "note":
             lines.append(f"  Note over {alias[source]}: {text}")
         elif kind == "return":
             lines.append(f"  {alias[source]}-->>{alias[target]}: {text}")

@@ -65,6 +65,9 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", f"{MARKER}(*targets): run the test only on these harness targets "
                    f"({', '.join(TARGETS)}); skip it on the others.")
+    config.addinivalue_line(
+        "markers", "harness_faults(*faults): apply these faults (mappings as in a scenario's 'faults:') to the "
+                   "Job Service while the test runs; healed after it.")
     config.stash[_HARNESS] = Harness(config)
     if config.getoption("harness_keep") and getattr(config.option, "numprocesses", None):
         config.issue_config_time_warning(
@@ -399,13 +402,31 @@ def pytest_runtest_setup(item):
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)
 def pytest_runtest_call(item):
+    injector = _marked_faults(item)
     try:
         outcome = yield
     except BaseException:
         _raise_background_errors(item, "call", failed=True)
         raise
+    finally:
+        if injector is not None:
+            injector.clear()
     _raise_background_errors(item, "call")
     return outcome
+
+
+def _marked_faults(item):
+    """Arm the faults of the test's `harness_faults` markers; the injector to clear after, or None."""
+    marks = list(item.iter_markers("harness_faults"))
+    running = _running(item)
+    if not marks or running is None:
+        return None
+    from .faults import parse
+
+    specs = [parse(fault, f"fault {i + 1} of the harness_faults marker")
+             for mark in marks for i, fault in enumerate(mark.args)]
+    running.faults.arm(specs)
+    return running.faults
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

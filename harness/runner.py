@@ -85,6 +85,7 @@ class Result:
         if f.cause:
             lines.extend(f.cause.splitlines()[1:])
         lines += [f"  {f.message}", f"  expected: {_show(f.expected)}", f"  actual:   {_show(f.actual)}"]
+        lines += fault_lines(self.events)
         events = self.events
         if events:
             shown, cut = (events, 0) if full else around_failure(events)
@@ -132,7 +133,11 @@ class _Run:
         trace = Trace().start()
         self.signals = tempfile.mkdtemp(prefix="scenario-signals-")
         self.say(f"scenario {self.scenario.name} ({self.scenario.path})")
+        injector = None
         try:
+            injector = self._injector()
+            if injector is not None:
+                injector.arm(self.scenario.faults)
             steps = list(self.scenario.steps)
             if not any(s.action == "register" for s in steps):
                 from .scenario import Step
@@ -150,7 +155,12 @@ class _Run:
                 else:  # its arrows are recorded in the other process
                     self.say("  skip      conformance with the documented sequence: the service runs in another "
                              "process (run without --url to check it)")
+        except HarnessError as exc:  # a fault that cannot apply on this service
+            result.failure = StepFailure(step="faults", expected="faults that apply", actual=str(exc),
+                                         message=str(exc))
         finally:
+            if injector is not None:
+                injector.clear()
             result.events = trace.stop()
             shutil.rmtree(self.signals, ignore_errors=True)
         result.seconds = time.monotonic() - started
@@ -159,7 +169,18 @@ class _Run:
                  f"in {result.seconds:.2f}s")
         return result
 
+    def _injector(self):
+        """The service's fault injector; None when the scenario injects nothing (or it has none)."""
+        wants = self.scenario.faults or any(s.action in ("inject", "heal") for s in self.scenario.steps)
+        injector = getattr(self.service, "faults", None)
+        if wants and injector is None:
+            raise HarnessError(f"scenario {self.scenario.name!r} injects faults, which a service run elsewhere "
+                               f"(--url) cannot take")
+        return injector if wants else None
+
     def _step(self, step, result) -> bool:
+        if self.scenario.faults:
+            self.service.faults.step(step.name)
         if step.note:
             observe.note("User", step.note)
         started = time.monotonic()
@@ -370,10 +391,35 @@ class _Run:
         time.sleep(step.args)
         return None, ""
 
+    def do_inject(self, step):
+        spec = step.args
+        if isinstance(spec, str):
+            spec = next(f for f in self.scenario.faults if f.name == spec)
+        from dataclasses import replace
+
+        injected = self.service.faults.inject(replace(spec, when=None))
+        return None, injected.spec.describe()
+
+    def do_heal(self, step):
+        self.service.faults.heal(None if step.args == "all" else step.args)
+        return None, ""
+
     def do_cancel(self, step):
         args = render(step.args, self.vars)
         job = self.client.cancel_job(args["job"])
         return job, job.get("status", "")
+
+
+def fault_lines(events) -> list:
+    """One line per injected fault of a run: what it did, where, and how many times."""
+    counts: dict = {}
+    for event in events:
+        if event.kind == "note" and (event.details or {}).get("fault"):
+            key = (event.source, event.label)
+            counts[key] = counts.get(key, 0) + 1
+    lines = [f"    fault over {source}: {label}" + (f" (x{n})" if n > 1 else "")
+             for (source, label), n in counts.items()]
+    return ["  faults injected during the run:"] + lines if lines else []
 
 
 def _mismatch(expected, actual, path="$"):

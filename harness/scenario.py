@@ -92,6 +92,8 @@ class Scenario:
     conformance: bool = False
     timeout: float = 30.0
     line: int = 0
+    #: Faults (harness.faults.Spec) armed when the run starts; `inject:` steps apply the others by name.
+    faults: list = field(default_factory=list)
 
     @property
     def directory(self) -> str:
@@ -250,7 +252,7 @@ class _Validator:
 
     # -- the scenario --
     def scenario(self, data, index, count) -> Scenario:
-        allowed = ("name", "description", "timeout", "conformance", "workers", "jobs", "steps")
+        allowed = ("name", "description", "timeout", "conformance", "workers", "jobs", "faults", "steps")
         self.mapping(data, "a scenario", 1, allowed, required=("steps",))
         line = _line(data)
         base = os.path.basename(self.path)
@@ -271,6 +273,7 @@ class _Validator:
         self.mapping(jobs, "'jobs'", _line(data, "jobs", line))
         for jname, spec in jobs.items():
             scenario.jobs[jname] = self.job(jname, spec, _line(jobs, jname, line), scenario)
+        named = self.faults(data.get("faults") or [], _line(data, "faults", line), scenario)
         steps = data["steps"]
         at = _line(data, "steps", line)
         if not isinstance(steps, list) or not steps:
@@ -278,7 +281,41 @@ class _Validator:
         defined = set(BUILTIN_VARS)
         for i, raw in enumerate(steps):
             scenario.steps.append(self.step(i + 1, raw, _line(steps, i, at), scenario, defined))
+        injected = {s.args for s in scenario.steps if s.action == "inject" and isinstance(s.args, str)}
+        for s in scenario.steps:
+            if s.action in ("inject", "heal") and isinstance(s.args, str) and s.args != "all" and s.args not in named:
+                self.fail(s.line, f"step {s.index} ({s.action}) names fault {s.args!r}, which the 'faults' section "
+                          f"does not name (named: {', '.join(named) or 'none'})")
+        step_names = {s.name for s in scenario.steps}
+        for spec in scenario.faults:
+            if spec.when and "step" in spec.when and spec.when["step"] not in step_names:
+                self.fail(spec.line, f"fault {spec.describe()!r} waits for step {spec.when['step']!r}, which the "
+                          f"scenario does not have{_did_you_mean(spec.when['step'], step_names)}")
+        # A fault an `inject:` step names waits for that step.
+        scenario.faults = [f for f in scenario.faults if f.name not in injected] + \
+            [_step_triggered(f) for f in scenario.faults if f.name in injected]
         return scenario
+
+    # -- faults --
+    def faults(self, items, line, scenario) -> dict:
+        from .faults import FaultSpecError, parse
+
+        if not isinstance(items, list):
+            self.fail(line, f"'faults' must be a list of faults, got {_kind(items)}")
+        named = {}
+        for i, item in enumerate(items):
+            at = _line(items, i, line)
+            try:
+                spec = parse(_plain(item), f"fault {i + 1}")
+            except FaultSpecError as exc:
+                self.fail(at, str(exc))
+            spec.line = at
+            if spec.name:
+                if spec.name in named:
+                    self.fail(at, f"two faults are named {spec.name!r}")
+                named[spec.name] = spec
+            scenario.faults.append(spec)
+        return named
 
     # -- workers --
     def worker(self, name, spec, line) -> Worker:
@@ -431,7 +468,7 @@ class _Validator:
 
     # -- steps --
     def step(self, index, raw, line, scenario, defined) -> Step:
-        actions = ("register", "request", "wait", "expect", "download", "signal", "sleep", "cancel")
+        actions = ("register", "request", "wait", "expect", "download", "signal", "sleep", "cancel", "inject", "heal")
         common = ("name", "note", "capture", "as", "timeout")
         if not isinstance(raw, dict):
             self.fail(line, f"step {index} must be a mapping with one of: {', '.join(actions)}; got {_kind(raw)}")
@@ -472,7 +509,7 @@ class _Validator:
         if "as" in raw:
             step.as_var = self.typed(raw, "as", str, what, line, lambda v: VAR_RE.match(v) and v not in BUILTIN_VARS,
                                      "an identifier (not workers/jobs)")
-        if (step.capture or step.as_var) and action in ("register", "signal", "sleep"):
+        if (step.capture or step.as_var) and action in ("register", "signal", "sleep", "inject", "heal"):
             self.fail(line, f"{what} answers nothing to capture")
         defined.update(step.capture)
         if step.as_var:
@@ -571,6 +608,25 @@ class _Validator:
             self.fail(at, f"{what} takes a number of seconds, got {_kind(args)}")
         return float(args), f"sleep {args}s"
 
+    def step_inject(self, args, at, what, scenario):
+        """A fault's name from the 'faults' section, or a fault mapping."""
+        if isinstance(args, str):
+            return args, f"inject {args}"
+        from .faults import FaultSpecError, parse
+
+        try:
+            spec = parse(_plain(args), what)
+        except FaultSpecError as exc:
+            self.fail(at, str(exc))
+        return spec, f"inject {spec.describe()}"
+
+    def step_heal(self, args, at, what, scenario):
+        if args is None:
+            args = "all"
+        if not isinstance(args, str):
+            self.fail(at, f"{what} takes the name of a fault, or 'all'")
+        return args, f"heal {args}"
+
     def step_cancel(self, args, at, what, scenario):
         self.mapping(args, what, at, ("job",), ("job",))
         self.typed(args, "job", str, what, at)
@@ -636,6 +692,13 @@ class _Validator:
                     known = ", ".join(sorted(allowed))
                     self.fail(line, f"{what} uses ${{{expr}}}, but {root!r} is not defined at this point "
                               f"(capture it with 'as' or 'capture' in an earlier step; known: {known})")
+
+
+def _step_triggered(spec):
+    """The fault, waiting for the `inject:` step that names it (the runner applies it there)."""
+    from dataclasses import replace
+
+    return replace(spec, when={"inject": spec.name})
 
 
 def _tasks(asl, container=None):

@@ -127,8 +127,12 @@ class RunningService:
         self.settings_overrides = settings_overrides or {}
         self.read_timeout, self.max_connections = read_timeout, max_connections
         self.say = say or (lambda text: log.info(text))
-        self.aws = self.redis = self.service = self._http = None
+        self.aws = self.redis = self.service = self._http = self.api_faults = None
         self._thread = None
+        from .faults import Injector
+
+        #: Faults on this service: `faults.inject(...)` (a context manager that heals on exit).
+        self.faults = Injector(self)
 
     @property
     def url(self) -> str:
@@ -182,7 +186,11 @@ class RunningService:
         created = provision(self.service.clients, settings.names, log=lambda text: None, groups=groups)
         if created and self.target != "embedded":
             self.say("provisioned: " + ", ".join(created))
-        late.app = self.service.app
+        # Faults of the API as workers see it (503s, dropped connections, killed workers) sit in front of it.
+        from .faults import ApiFaults, kill_worker
+
+        self.api_faults = ApiFaults(self.service.app, on_kill=lambda authorization: kill_worker(self, authorization))
+        late.app = self.api_faults
         self.service.start([r for r in self.roles if r != "api"])
         if "api" in self.roles:
             self._thread = threading.Thread(target=self._http.serve_forever, name="jobservice-http", daemon=True)
@@ -213,6 +221,7 @@ class RunningService:
 
     def stop(self) -> None:
         """Stop the loops, the HTTP server, worker processes and emulators (each at most once)."""
+        self.faults.clear()
         if self.service is not None:
             self.service.stop(timeout=0.5)  # loops in a long poll are daemons: no need to wait it out
         if self.aws is not None:

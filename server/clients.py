@@ -9,11 +9,11 @@ from botocore.config import Config
 from . import observe
 from .config import Settings
 
-# GetActivityTask holds for up to 60 s on AWS: the read timeout must outlast it.
-_LONG_POLL = Config(read_timeout=70, connect_timeout=5, retries={"max_attempts": 2, "mode": "standard"},
+# GetActivityTask holds for up to 60 s on AWS: the read timeout must outlast it. Retries: Settings.aws_retry_mode.
+_LONG_POLL = Config(read_timeout=70, connect_timeout=5,
                     max_pool_connections=50)
 # Requests are built from checked values only: botocore's own parameter validation is work done twice.
-_DEFAULT = Config(read_timeout=30, connect_timeout=5, retries={"max_attempts": 3, "mode": "standard"},
+_DEFAULT = Config(read_timeout=30, connect_timeout=5,
                   max_pool_connections=50, s3={"addressing_style": "path"}, parameter_validation=False)
 
 # Presigned URLs signed with Signature Version 4, as AWS requires in every region opened since 2014
@@ -43,7 +43,8 @@ class Clients:
 
     def _make(self, service: str, config: Config):
         endpoint = self.settings.endpoints.get(service, self.settings.endpoint_url)
-        client = self._session.client(service, endpoint_url=endpoint, config=config)
+        retries = {"mode": self.settings.aws_retry_mode, "max_attempts": self.settings.aws_max_attempts}
+        client = self._session.client(service, endpoint_url=endpoint, config=config.merge(Config(retries=retries)))
         client.meta.events.register("before-send.s3.*", _drop_expect_header)
         observe.hook_boto3(client)
         return client

@@ -61,5 +61,8 @@ class Settings:
     discover_seconds: float = 1.0
     #: Threads that process queue messages at once.
     queue_threads: int = 4
+    #: botocore's retry mode ("standard" or "adaptive") and attempts per call (throttling and 5xx are retried).
+    aws_retry_mode: str = "standard"
+    aws_max_attempts: int = 6
     #: Seconds a cached worker info lives in Redis.
     cache_ttl_seconds: int = 24 * 3600

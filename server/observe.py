@@ -21,6 +21,9 @@ AWS_PARTICIPANTS = {
     "redis": "AWS ElastiCache",
 }
 
+#: The header a boto3 call names its participant in: emulators that inject faults read it, AWS ignores it.
+PARTICIPANT_HEADER = "X-Harness-Participant"
+
 _current: contextvars.ContextVar[str | None] = contextvars.ContextVar("participant", default=None)
 _sinks: list = []
 _lock = threading.Lock()
@@ -106,3 +109,14 @@ def hook_boto3(client) -> None:
             record(current(), target, model.name, service=service)
 
     client.meta.events.register("after-call.*.*", after_call)
+    client.meta.events.register("before-sign.*.*", _name_participant)
+
+
+def _name_participant(request=None, signature_version="", **_) -> None:
+    """Say which participant makes a call (a fault rule may apply to one participant's calls only).
+
+    Not in presigned URLs: whoever fetches one would have to send the header too.
+    """
+    participant = current()
+    if participant and request is not None and not str(signature_version).endswith("-query"):
+        request.headers[PARTICIPANT_HEADER] = participant

@@ -4,6 +4,7 @@ import re
 
 from flask import Blueprint, jsonify, request
 
+from . import idempotency
 from .errors import BadRequest, Forbidden
 from .files import answer, file_info
 from .worker_manager import authenticated, job_prefix
@@ -20,6 +21,7 @@ def check_file_name(name) -> str:
 
 
 @bp.post("/v2/workers/files")
+@idempotency.keyed
 def upload():
     service, info = authenticated()
     upload_file = request.files.get("file")

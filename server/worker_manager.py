@@ -5,7 +5,7 @@ import json
 from botocore.exceptions import BotoCoreError, ClientError
 from flask import Blueprint, jsonify, request
 
-from . import job_updates, lifecycle, observe
+from . import idempotency, job_updates, lifecycle, observe
 from .dynamodb_connection import dumps, now
 from .errors import BadRequest, Conflict, Forbidden, ServiceUnavailable
 from .files import file_info
@@ -47,6 +47,7 @@ def start():
 
 @bp.post("/v2/worker/results")
 @bp.post("/v2/workers/results")
+@idempotency.keyed
 def results():
     service, info = authenticated()  # a missing token is 401 before the body is looked at
     body = parse_json_body(request, service.settings.max_json_bytes)
@@ -104,6 +105,7 @@ def parse_finish(body: dict) -> tuple[str, dict]:
 
 @bp.post("/v2/worker/finish")
 @bp.post("/v2/workers/finish")
+@idempotency.keyed
 def finish():
     service, info = authenticated()  # a missing token is 401 before the body is looked at
     status, outcome = parse_finish(parse_json_body(request, service.settings.max_json_bytes))

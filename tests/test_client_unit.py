@@ -238,3 +238,25 @@ def test_every_error_the_client_raises_is_a_harness_error():
     assert issubclass(JobServiceError, HarnessError)
     with pytest.raises(HarnessError, match="JOBSERVICE_URL"):
         WorkerClient.from_env({})
+
+
+def test_worker_retries_a_503_with_the_same_idempotency_key(service, worker):
+    answers = [(503, {"error": {"code": "ServiceUnavailable", "message": "the cache is unreachable"}}, None),
+               (200, {"worker": "w1", "results": 1}, None)]
+    service.route("POST", "/v2/worker/results", body=lambda request: answers.pop(0))
+    assert worker.results({"n": 1}) == 1
+    tries = [r for r in service.seen if r["path"] == "/v2/worker/results"]
+    keys = {r["headers"].get("Idempotency-Key") for r in tries}
+    assert len(tries) == 2 and len(keys) == 1 and None not in keys
+
+
+def test_each_write_gets_its_own_key_and_a_4xx_is_not_retried(service, worker):
+    service.route("POST", "/v2/worker/results", 200, {"worker": "w1", "results": 1})
+    worker.results(1)
+    worker.results(2)
+    keys = [r["headers"]["Idempotency-Key"] for r in service.seen]
+    assert len(set(keys)) == 2
+    service.route("POST", "/v2/worker/finish", 409, {"error": {"code": "Conflict", "message": "finished"}})
+    with pytest.raises(JobServiceError):
+        worker.finish({})
+    assert len([r for r in service.seen if r["path"] == "/v2/worker/finish"]) == 1

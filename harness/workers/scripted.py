@@ -5,6 +5,7 @@ finish, fail, crash. Strings may hold `${input.x}`, `${worker}`, `${job}` and
 `${files.NAME}` (the key of a file this run uploaded). Standard library only:
 many of these start at once, and each start costs a fresh interpreter.
 """
+import http.client
 import json
 import os
 import sys
@@ -18,6 +19,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
+from harness import retry  # noqa: E402
 from harness.templates import render  # noqa: E402
 
 SIGNAL_TIMEOUT = float(os.environ.get("JOBSERVICE_SIGNAL_TIMEOUT", "60"))
@@ -38,15 +40,25 @@ class Api:
         self.url, self.token = environ["JOBSERVICE_URL"].rstrip("/"), environ["JOBSERVICE_WORKER_TOKEN"]
 
     def call(self, method, path, body=None, raw=None):
+        """One call, retried on transient answers (harness/retry.py) with one Idempotency-Key for all tries."""
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else b"{}")
         kind = "application/octet-stream" if raw is not None else "application/json"
-        request = urllib.request.Request(self.url + path, data=data if method == "POST" else None, method=method,
-                                         headers={"Authorization": f"Bearer {self.token}", "Content-Type": kind})
-        try:
-            with urllib.request.urlopen(request, timeout=30) as resp:
-                return json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as exc:
-            raise Stop("Worker.Error", f"{method} {path}: {exc.code} {exc.read().decode('utf-8', 'replace')}")
+        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": kind,
+                   **retry.idempotency_headers(method, path.split("?", 1)[0])}
+        for attempt in range(retry.ATTEMPTS):
+            request = urllib.request.Request(self.url + path, data=data if method == "POST" else None,
+                                             method=method, headers=headers)
+            try:
+                with urllib.request.urlopen(request, timeout=30) as resp:
+                    return json.loads(resp.read() or b"null")
+            except urllib.error.HTTPError as exc:
+                text = exc.read().decode("utf-8", "replace")
+                if exc.code not in retry.TRANSIENT or attempt == retry.ATTEMPTS - 1:
+                    raise Stop("Worker.Error", f"{method} {path}: {exc.code} {text}")
+            except (urllib.error.URLError, ConnectionError, http.client.HTTPException) as exc:
+                if attempt == retry.ATTEMPTS - 1:
+                    raise Stop("Worker.Error", f"{method} {path}: {exc}")
+            time.sleep(retry.pause(attempt))
 
     def fetch(self, url):
         with urllib.request.urlopen(url, timeout=30) as resp:
