@@ -57,8 +57,13 @@ class Settings:
     batch_watch_seconds: float = 0.5
     #: Seconds between sweeps that read the executions of running jobs.
     reconcile_seconds: float = 1.0
-    #: Seconds between reads of the worker definitions whose activities are polled.
+    #: Seconds between reads of the activities that running jobs use (a job created in the same
+    #: process is seen at once).
     discover_seconds: float = 1.0
+    #: A run whose Batch job was not submitted this long after its task was taken (its poller died) fails.
+    unsubmitted_grace_seconds: float = 60.0
+    #: Unexpected errors of background threads kept for `Service.errors` (the latest; older ones dropped).
+    errors_kept: int = 50
     #: Threads that process queue messages at once.
     queue_threads: int = 4
     #: Seconds a cached worker info lives in Redis.

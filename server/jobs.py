@@ -3,7 +3,7 @@
 from botocore.exceptions import ClientError
 from flask import Blueprint, jsonify, request
 
-from . import job_updates
+from . import job_updates, waits
 from .dynamodb_connection import dumps, now
 from .errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from .resources import (JOB, JOB_DEFINITION, JOB_STATUSES, REQUEST, current_service, id_of, new_id,
@@ -47,12 +47,17 @@ def create_request():
 
 @bp.get("/v2/jobs/requests/<urn>")
 def get_request(urn):
-    return jsonify(render_request(_get(urn, REQUEST)))
+    item = _get(urn, REQUEST)
+    item = waits.until_changed(current_service().db, item, waits.wait_seconds(request.args), waits.request_state)
+    return jsonify(render_request(item))
 
 
 @bp.get("/v2/jobs/<urn>")
 def get_job(urn):
-    return jsonify(render_job(_get(urn, JOB)))
+    service = current_service()
+    item = _get(urn, JOB)
+    item = waits.until_changed(service.db, item, waits.wait_seconds(request.args), waits.job_state)
+    return jsonify(render_job(item, job_updates.results_of(service.db, item)))
 
 
 @bp.get("/v2/jobs")
@@ -63,7 +68,8 @@ def list_jobs():
     jobs = [j for j in current_service().db.by_kind("job")
             if (status is None or j.get("status") == status)
             and (definition is None or j.get("definition") == definition)]
-    return jsonify({"jobs": [render_job(j) for j in jobs]})
+    db = current_service().db
+    return jsonify({"jobs": [render_job(j, job_updates.results_of(db, j)) for j in jobs]})
 
 
 @bp.post("/v2/jobs/<urn>/cancel")
@@ -78,10 +84,10 @@ def cancel_job(urn):
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ExecutionDoesNotExist":
             raise
-    service.poller.stop_runs(job, "Cancelled", "the job was cancelled")
+    service.runs.stop_all(job, "Cancelled", "the job was cancelled")
     job_updates.end_job(service.db, urn, "CANCELLED",
                         error={"error": "Cancelled", "cause": "cancelled by a user through the API"})
     job = service.db.get(urn)
     if job["status"] != "CANCELLED":  # the Queue saw the execution end on its own first
         raise Conflict(f"job {urn} ended {job['status']} before it could be cancelled")
-    return jsonify(render_job(job))
+    return jsonify(render_job(job, job_updates.results_of(service.db, job)))

@@ -19,6 +19,8 @@ from .resources import RUN
 
 CACHE = "AWS ElastiCache"
 ACTIVE_STATUSES = ("SUBMITTED", "RUNNING")
+#: Seconds the cached copy of an ended run lives (its token can still read; a miss re-reads DynamoDB).
+ENDED_TTL_SECONDS = 300
 
 
 def key_for(worker_id: str) -> str:
@@ -54,8 +56,8 @@ class WorkerInfo:
 
     def cache(self, info: dict) -> None:
         """Cache Worker Info Resource."""
-        self._cache_call("Cache Worker Info Resource", self.redis.set,
-                         key_for(info["worker"]), json.dumps(info), self.ttl)
+        ttl = self.ttl if info.get("status") in ACTIVE_STATUSES else min(self.ttl, ENDED_TTL_SECONDS)
+        self._cache_call("Cache Worker Info Resource", self.redis.set, key_for(info["worker"]), json.dumps(info), ttl)
 
     def create(self, info: dict) -> bool:
         """Store a new run's info in DynamoDB; False if that run exists already."""
@@ -106,6 +108,15 @@ class WorkerInfo:
         for key, value in fields.items():
             update.set(key, value)
         return self._store(info, update, "Update Worker Info")
+
+    def set_once(self, info: dict, field: str, value) -> dict:
+        """Set a field that is written once (a run's Batch job id); unchanged if it is set already."""
+        update = Update().set(field, value).set("updated_at", now())
+        update.names["#once"] = field
+        try:
+            return self._store(info, update, "Update Worker Info", "attribute_not_exists(#once)")
+        except ConditionFailed:
+            return self.get(info["worker"], fresh=True)
 
     def transition(self, info: dict, status: str, allowed=ACTIVE_STATUSES, **fields) -> dict:
         """Move a run to `status` if it is in one of `allowed`; Conflict otherwise."""
