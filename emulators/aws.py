@@ -30,6 +30,12 @@ class EmbeddedAWS:
 
     url = endpoint
 
+    def transport(self):
+        """A botocore `before-send` handler that serves this process's own calls without HTTP."""
+        from .inprocess import InProcessTransport
+
+        return InProcessTransport(self._server._server.app, self.endpoint)
+
     def start(self) -> "EmbeddedAWS":
         install()
         # werkzeug logs each request to stderr; a parent that pipes stderr and never reads it would block us.

@@ -74,7 +74,7 @@ class RunningService:
                  endpoint_url: str | None = None, redis_url: str | None = None, prefix: str = "jobservice",
                  region: str | None = None, public_url: str | None = None, worker_output: str | None = None,
                  roles=("api", "queue", "poller"), workers: str = "batch", batch_endpoint_url: str | None = None,
-                 settings_overrides: dict | None = None, say=None):
+                 settings_overrides: dict | None = None, say=None, in_process: bool = True):
         if target not in TARGETS:
             raise ValueError(f"unknown target {target!r}: choose one of {', '.join(TARGETS)}")
         self.target, self.host, self.port = target, host, port
@@ -86,6 +86,8 @@ class RunningService:
         #: "batch": worker runs go to the target's Batch; "local": to local processes (embedded: both are).
         self.workers, self.batch_endpoint_url = workers, batch_endpoint_url
         self.settings_overrides = settings_overrides or {}
+        #: Embedded only: the service calls moto in process (True) or over its loopback port like a worker (False).
+        self.in_process = in_process
         self.say = say or (lambda text: log.info(text))
         self.aws = self.redis = self.service = self._http = None
         self._thread = None
@@ -136,7 +138,9 @@ class RunningService:
             public_url = public_url or self.url
         settings = replace(settings, redis_url=redis_url, api_keys=self.api_keys,
                            **({"public_url": public_url} if public_url else {}), **overrides)
-        self.service = Service(settings, redis_client)
+        # Embedded: the service's own AWS calls go straight into the moto that the loopback port serves.
+        transport = self.aws.transport() if self.target == "embedded" and self.in_process else None
+        self.service = Service(settings, redis_client, transport)
         # Where Batch is local, its group was provisioned on the local emulator already.
         groups = ("service",) if "batch" in settings.endpoints else ("service", "batch")
         created = provision(self.service.clients, settings.names, log=lambda text: None, groups=groups)

@@ -21,9 +21,9 @@ ROLES = ("api", "queue", "poller")
 class Service:
     """The service for one deployment; `start(roles)` runs its loops in threads."""
 
-    def __init__(self, settings: Settings, redis_client=None):
+    def __init__(self, settings: Settings, redis_client=None, transport=None):
         self.settings = settings
-        self.clients = Clients(settings, redis_client)
+        self.clients = Clients(settings, redis_client, transport)
         self.db = DynamoDBConnection(self.clients, settings.names.table)
         self.worker_info = WorkerInfo(self.db, self.clients.redis, settings.cache_ttl_seconds)
         self.errors = ErrorLog(settings.errors_kept)
