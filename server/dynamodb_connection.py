@@ -167,7 +167,7 @@ class DynamoDBConnection:
     def _call(self, operation: str, label: str, **kwargs):
         caller = observe.current()
         observe.record(caller, PARTICIPANT, label)
-        if operation != "batch_get_item":
+        if operation not in ("batch_get_item", "transact_write_items"):
             kwargs["TableName"] = self.table
         with observe.acting_as(PARTICIPANT):
             return getattr(self._clients.dynamodb, operation)(**kwargs)
@@ -223,6 +223,18 @@ class DynamoDBConnection:
             raise
         self.changes.notify(urn)
         return _from_item(attributes)
+
+    def put_and_update(self, item: dict, urn: str, update: Update, label: str = "Add Resource") -> None:
+        """Store a new item and update another, both or neither (TransactWriteItems)."""
+        change = {"TableName": self.table, "Key": {"urn": {"S": urn}}, "UpdateExpression": update.expression(),
+                  "ExpressionAttributeNames": update.names}
+        if update.values:
+            change["ExpressionAttributeValues"] = update.values
+        self._call("transact_write_items", label, TransactItems=[
+            {"Put": {"TableName": self.table, "Item": {k: _to_attr(v) for k, v in item.items()}}},
+            {"Update": change}])
+        self.changes.notify(item["urn"])
+        self.changes.notify(urn)
 
     def query_index(self, index: str, key: str, value: str, newest_first: bool = True,
                     label: str = "Query Resources") -> list[dict]:

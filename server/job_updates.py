@@ -1,8 +1,10 @@
 """Writes to a job's item: every "Update Job Resource" arrow of the diagram.
 
 A job's results are not in its item: each is an item of its own,
-`urn:jobservice:result:<job id>:<n>`, numbered by the job's `result_count`, so a job
-takes any number of results and each stays within DynamoDB's 400 KB item limit.
+`urn:jobservice:result:<job id>:<n>`, so a job takes any number of results and each stays
+within DynamoDB's 400 KB item limit. A result's number is reserved first (`result_seq`); the
+result's item and the job's `result_count` are then written in one transaction, so whoever sees
+the count change (a long poll) finds the result.
 """
 
 from .dynamodb_connection import JOBS_CREATED, ConditionFailed, Update, dumps, now
@@ -62,20 +64,20 @@ def result_urn(job_urn: str, number: int) -> str:
 
 def append_result(db, job_urn: str, worker_id: str, result: dict) -> int:
     """Store one more result of the job (its own item); return its number (1, 2, ...)."""
-    update = Update().add("result_count", 1).set("updated_at", now())
-    number = int(db.update(job_urn, update, label=LABEL, returns="UPDATED_NEW")["result_count"])
-    db.put_new({"urn": result_urn(job_urn, number), "job": job_urn, "worker": worker_id,
-                "number": number, "entry": dumps(result)}, label="Add Job Result")
-    db.changes.notify(job_urn)  # the job reads differently now, though its item did not change
+    number = int(db.update(job_urn, Update().add("result_seq", 1), label="Reserve Result Number",
+                           returns="UPDATED_NEW")["result_seq"])
+    db.put_and_update({"urn": result_urn(job_urn, number), "job": job_urn, "worker": worker_id,
+                       "number": number, "entry": dumps(result)},
+                      job_urn, Update().add("result_count", 1).set("updated_at", now()), label=LABEL)
     return number
 
 
 def results_of(db, job: dict) -> list[str]:
     """The job's results (JSON text each), in the order they were numbered.
 
-    A number whose item is missing (its writer died between the two writes, or is writing it now) is skipped.
+    A number whose item is missing (its writer died after reserving it, or is writing it now) is skipped.
     """
-    count = int(job.get("result_count") or 0)
+    count = int(job.get("result_seq") or 0)
     if not count:
         return []
     urns = [result_urn(job["urn"], n) for n in range(1, count + 1)]

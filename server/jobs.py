@@ -13,12 +13,19 @@ bp = Blueprint("jobs", __name__)
 
 
 
-def _get(urn: str, prefix: str) -> dict:
+def _get(urn: str, prefix: str, state=None) -> dict:
+    """The stored resource; with `state`, as soon as it changes within the request's `?wait=` seconds."""
     id_of(urn, prefix)
-    item = current_service().db.get(urn)
-    if item is None:
-        raise NotFound(f"no resource {urn!r}")
-    return item
+    db = current_service().db
+    seconds = waits.wait_seconds(request.args) if state is not None else 0
+
+    def get(key):
+        item = db.get(key)
+        if item is None:
+            raise NotFound(f"no resource {key!r}")
+        return item
+
+    return waits.read(db, urn, seconds, state, get)
 
 
 @bp.post("/v2/jobs/requests")
@@ -47,17 +54,13 @@ def create_request():
 
 @bp.get("/v2/jobs/requests/<urn>")
 def get_request(urn):
-    item = _get(urn, REQUEST)
-    item = waits.until_changed(current_service().db, item, waits.wait_seconds(request.args), waits.request_state)
-    return jsonify(render_request(item))
+    return jsonify(render_request(_get(urn, REQUEST, waits.request_state)))
 
 
 @bp.get("/v2/jobs/<urn>")
 def get_job(urn):
-    service = current_service()
-    item = _get(urn, JOB)
-    item = waits.until_changed(service.db, item, waits.wait_seconds(request.args), waits.job_state)
-    return jsonify(render_job(item, job_updates.results_of(service.db, item)))
+    item = _get(urn, JOB, waits.job_state)
+    return jsonify(render_job(item, job_updates.results_of(current_service().db, item)))
 
 
 @bp.get("/v2/jobs")

@@ -41,19 +41,21 @@ def request_state(item: dict):
     return item.get("status"), item.get("job"), item.get("status") in REQUEST_ENDED
 
 
-def until_changed(db, item: dict, seconds: float, state) -> dict:
-    """`item` re-read until `state(item)` differs from what it is now, the item has ended, or `seconds` pass."""
-    first = state(item)
-    if seconds <= 0 or first[-1]:
-        return item
+def read(db, urn: str, seconds: float, state, get=None) -> dict:
+    """The item `urn` (read by `get`, default `db.get`), re-read until `state(item)` differs from its first
+    value, the item has ended, or `seconds` pass."""
+    get = get or db.get
+    if seconds <= 0:
+        return get(urn)
     deadline = time.monotonic() + seconds
-    with db.changes.watch(item["urn"]) as written:
-        item = db.get(item["urn"]) or item  # what was written before the watch began counts too
-        while state(item) == first:
+    with db.changes.watch(urn) as written:  # watching before the first read: no write is missed
+        item = get(urn)
+        first = state(item)
+        while not first[-1] and state(item) == first:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
             written.wait(min(left, RECHECK_SECONDS))
             written.clear()
-            item = db.get(item["urn"]) or item
+            item = get(urn)
     return item

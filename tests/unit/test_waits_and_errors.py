@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from server.dynamodb_connection import Changes
 from server.errors import BadRequest
 from server.service import ErrorLog
-from server.waits import MAX_WAIT_SECONDS, job_state, request_state, until_changed, wait_seconds
+from server.waits import MAX_WAIT_SECONDS, job_state, request_state, read, wait_seconds
 
 
 @given(st.floats(min_value=0, max_value=MAX_WAIT_SECONDS))
@@ -78,18 +78,18 @@ def test_a_waiter_answers_with_the_written_change():
     db = OneItem(JOB)
     written = threading.Timer(0.05, db.write, kwargs={"result_count": 2})
     written.start()
-    assert until_changed(db, dict(JOB), 20, job_state)["result_count"] == 2
+    assert read(db, JOB["urn"], 20, job_state)["result_count"] == 2
     written.cancel()
 
 
 def test_a_waiter_answers_at_its_deadline_with_the_item_as_it_is():
     db = OneItem(JOB)
-    assert until_changed(db, dict(JOB), 0.1, job_state) == JOB
+    assert read(db, JOB["urn"], 0.1, job_state) == JOB
 
 
 def test_an_ended_job_is_answered_without_waiting():
     db = OneItem({**JOB, "status": "FAILED"})
-    until_changed(db, db.get(None), 20, job_state)
+    read(db, JOB["urn"], 20, job_state)
     assert db.reads == 1
 
 
