@@ -5,6 +5,7 @@ import logging
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from . import batch_local, dispatch_cache, dynamodb_atomic, sfn_activities
+from .servers import shutdown_now
 
 
 def install() -> None:
@@ -52,6 +53,7 @@ class EmbeddedAWS:
             return
         sfn_activities.wake_all()
         batch_local.kill_all()
+        shutdown_now(self._server._server)
         self._server.stop()
         self._server = None
 

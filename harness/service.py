@@ -177,13 +177,15 @@ class RunningService:
     def stop(self) -> None:
         """Stop the loops, the HTTP server, worker processes and emulators (each at most once)."""
         if self.service is not None:
-            self.service.stop(timeout=0.5)  # loops in a long poll are daemons: no need to wait it out
+            self.service.stop(timeout=0.2)  # loops in a long poll are daemons: no need to wait it out
         if self.aws is not None:
             self.aws.stop()
             self.aws = None
         if self._http is not None:
             if self._thread is not None:
-                self._http.shutdown()
+                from emulators.servers import shutdown_now
+
+                shutdown_now(self._http)
                 self._thread.join(5)
             self._http.server_close()
             self._http = None

@@ -3,6 +3,7 @@
 import logging
 import sys
 import threading
+import time
 import traceback
 
 from .activity_poller import ActivityPoller
@@ -53,10 +54,12 @@ class Service:
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
+        """Stop the loops; wait for them `timeout` seconds in all (one in a long poll ends with it)."""
         self.queue.stop()
         self.poller.stop()
+        deadline = time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(max(0.0, deadline - time.monotonic()))
 
     def report_error(self) -> None:
         """Keep an unexpected error of a background thread, for tests to raise again."""
