@@ -51,11 +51,17 @@ class ActivityPoller:
 
     def wanted(self) -> set[str]:
         """The activity ARNs of the workers that running jobs' definitions use."""
-        definitions = {j.get("definition") for j in self.db.active("job") if j.get("status") == "RUNNING"}
         workers: set[str] = set()
-        for urn in filter(None, definitions):
-            item = self.db.get(urn, label="Get Job Definition")
-            workers.update((item or {}).get("workers") or ())
+        unknown = set()  # jobs that do not carry their workers: their definitions say
+        for job in self.db.active("job"):
+            if job.get("status") != "RUNNING":
+                continue
+            if "workers" in job:
+                workers.update(job["workers"])
+            elif job.get("definition"):
+                unknown.add(job["definition"])
+        for urn in unknown:
+            workers.update((self.db.get(urn, label="Get Job Definition") or {}).get("workers") or ())
         missing = [w for w in workers if w not in self._activity_of]
         if missing:
             if len(self._activity_of) > 10_000:  # a bound, not an expiry: the entries are tiny

@@ -19,7 +19,8 @@ def create_job(db, job_urn: str, request: dict, execution_arn: str) -> None:
     update = (Update().set("kind", "job").set("request", request["urn"])
               .set("definition", request["definition"]).set("input", request.get("input") or "{}")
               .set("execution_arn", execution_arn).set("status", "RUNNING", if_absent=True)
-              .set("created_at", at, if_absent=True).set("updated_at", at).set("active", "job"))
+              .set("created_at", at, if_absent=True).set("updated_at", at).set("active", "job")
+              .set("workers", request.get("workers") or []))
     update.names["#s"] = "status"
     update.values[":running"] = {"S": "RUNNING"}
     try:

@@ -41,11 +41,12 @@ def create_request():
         raise NotFound(f"no job definition {definition!r}")
     urn, at = REQUEST + new_id(), now()
     item = {"urn": urn, "kind": "request", "definition": definition, "input": dumps(job_input),
-            "state_machine_arn": stored["state_machine_arn"], "status": "PENDING",
+            "state_machine_arn": stored["state_machine_arn"], "workers": stored.get("workers") or [],
+            "status": "PENDING",
             "created_at": at, "updated_at": at}
     service.db.put_new(item, label="Add Resource")
     try:
-        service.queue.send({"type": "job-request", "request": urn}, "Send Request Message")
+        service.messages.send({"type": "job-request", "request": urn}, "Send Request Message")
     except ClientError as exc:
         service.db.delete(urn)  # nothing changes when the request cannot be queued
         raise ServiceUnavailable(f"the queue is unreachable: {exc}") from exc
