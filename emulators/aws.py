@@ -4,7 +4,7 @@ import logging
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-from . import batch_local, dispatch_cache, dynamodb_atomic, sfn_activities
+from . import batch_local, dispatch_cache, dynamodb_atomic, dynamodb_index, sfn_activities
 from .servers import shutdown_now
 
 
@@ -13,6 +13,7 @@ def install() -> None:
     sfn_activities.install()
     batch_local.install()
     dynamodb_atomic.install()
+    dynamodb_index.install()
     dispatch_cache.install()
 
 

@@ -136,6 +136,10 @@ class RunningService:
         if "api" in self.roles:  # a process without the API listens on no port
             self._http = make_server(self.host, self.port, late, threaded=True)
             public_url = public_url or self.url
+        if {"api", "queue", "poller"} <= set(self.roles):
+            # Every loop writes from this process, and its writes wake long polls at once: a re-read is
+            # only a safety net (a second service on the same target), not the way changes are seen.
+            overrides.setdefault("wait_recheck_seconds", 5.0)
         settings = replace(settings, redis_url=redis_url, api_keys=self.api_keys,
                            **({"public_url": public_url} if public_url else {}), **overrides)
         # Embedded: the service's own AWS calls go straight into the moto that the loopback port serves.

@@ -62,6 +62,9 @@ class Settings:
     discover_seconds: float = 1.0
     #: A run whose Batch job was not submitted this long after its task was taken (its poller died) fails.
     unsubmitted_grace_seconds: float = 60.0
+    #: A long poll (`?wait=`) re-reads its resource at least this often, to see writes made by other
+    #: processes (writes of this process wake it at once).
+    wait_recheck_seconds: float = 1.0
     #: Unexpected errors of background threads kept for `Service.errors` (the latest; older ones dropped).
     errors_kept: int = 50
     #: Threads that process queue messages at once.

@@ -16,7 +16,8 @@ bp = Blueprint("jobs", __name__)
 def _get(urn: str, prefix: str, state=None) -> dict:
     """The stored resource; with `state`, as soon as it changes within the request's `?wait=` seconds."""
     id_of(urn, prefix)
-    db = current_service().db
+    service = current_service()
+    db = service.db
     seconds = waits.wait_seconds(request.args) if state is not None else 0
 
     def get(key):
@@ -25,7 +26,7 @@ def _get(urn: str, prefix: str, state=None) -> dict:
             raise NotFound(f"no resource {key!r}")
         return item
 
-    return waits.read(db, urn, seconds, state, get)
+    return waits.read(db, urn, seconds, state, get, service.settings.wait_recheck_seconds)
 
 
 @bp.post("/v2/jobs/requests")

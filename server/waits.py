@@ -2,7 +2,8 @@
 
 In this process every write of an item notifies its waiters (`DynamoDBConnection.changes`), so a
 waiter answers within the write's own time. A write by another process (the queue or the poller
-running elsewhere) is seen by re-reading the item every `RECHECK_SECONDS`.
+running elsewhere) is seen by re-reading the item every `recheck` seconds
+(`Settings.wait_recheck_seconds`).
 """
 
 import time
@@ -11,8 +12,6 @@ from .errors import BadRequest
 from .resources import RUN_ATTR
 
 MAX_WAIT_SECONDS = 20
-#: Longest a waiter goes without re-reading its item (what another process wrote is seen then).
-RECHECK_SECONDS = 0.25
 JOB_ENDED = ("COMPLETED", "FAILED", "TIMED_OUT", "CANCELLED")
 REQUEST_ENDED = ("FULFILLED", "FAILED")
 
@@ -41,9 +40,9 @@ def request_state(item: dict):
     return item.get("status"), item.get("job"), item.get("status") in REQUEST_ENDED
 
 
-def read(db, urn: str, seconds: float, state, get=None) -> dict:
-    """The item `urn` (read by `get`, default `db.get`), re-read until `state(item)` differs from its first
-    value, the item has ended, or `seconds` pass."""
+def read(db, urn: str, seconds: float, state, get=None, recheck: float = 1.0) -> dict:
+    """The item `urn` (read by `get`, default `db.get`), re-read on each write of it in this process and
+    every `recheck` seconds, until `state(item)` differs from its first value, it has ended, or `seconds` pass."""
     get = get or db.get
     if seconds <= 0:
         return get(urn)
@@ -55,7 +54,7 @@ def read(db, urn: str, seconds: float, state, get=None) -> dict:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            written.wait(min(left, RECHECK_SECONDS))
+            written.wait(min(left, recheck))
             written.clear()
             item = get(urn)
     return item
