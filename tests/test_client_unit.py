@@ -221,3 +221,16 @@ def test_results_and_finish_send_contract_bodies(service, worker):
         {"data": {"n": 1}, "files": [KEY]}
     assert json.loads(service.last("POST", "/v2/worker/finish")["body"]) == \
         {"error": "Worker.Error", "cause": "boom"}
+
+
+def test_wait_for_job_long_polls_with_the_time_left(service, client):
+    service.route("GET", f"/v2/jobs/{JOB_URN}", body=statuses("RUNNING", "COMPLETED"))
+    assert client.wait_for_job(JOB_URN, timeout=5)["status"] == "COMPLETED"
+    waits = [float(r["query"]["wait"][0]) for r in service.seen]
+    assert len(waits) == 2 and all(0 < w <= 5 for w in waits)
+
+
+def test_a_long_poll_asks_for_at_most_20_seconds(service, client):
+    service.route("GET", "/v2/jobs/requests/r1", body={"urn": "r1", "status": "FULFILLED"})
+    client.get_request("r1", wait=60)
+    assert service.last("GET", "/v2/jobs/requests/r1")["query"]["wait"] == ["20.000"]
