@@ -53,7 +53,7 @@ class ActivityPoller:
         """The activity ARNs of the workers that running jobs' definitions use."""
         workers: set[str] = set()
         unknown = set()  # jobs that do not carry their workers: their definitions say
-        for job in self.db.active("job"):
+        for job in self.db.active("job", attributes=("urn", "status", "workers", "definition")):
             if job.get("status") != "RUNNING":
                 continue
             if "workers" in job:

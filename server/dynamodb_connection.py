@@ -237,14 +237,17 @@ class DynamoDBConnection:
         self.changes.notify(urn)
 
     def query_index(self, index: str, key: str, value: str, newest_first: bool = True,
-                    label: str = "Query Resources") -> list[dict]:
-        """Every item of an index partition, newest first."""
+                    label: str = "Query Resources", attributes: tuple[str, ...] = ()) -> list[dict]:
+        """Every item of an index partition, newest first (only `attributes` of each, if given)."""
         items, start = [], None
+        names = {"#k": key, **{f"#p{i}": a for i, a in enumerate(attributes)}}
         while True:
             kwargs = dict(IndexName=index, KeyConditionExpression="#k = :v",
-                          ExpressionAttributeNames={"#k": key},
+                          ExpressionAttributeNames=names,
                           ExpressionAttributeValues={":v": {"S": value}},
                           ScanIndexForward=not newest_first)
+            if attributes:
+                kwargs["ProjectionExpression"] = ", ".join(f"#p{i}" for i in range(len(attributes)))
             if start:
                 kwargs["ExclusiveStartKey"] = start
             page = self._call("query", label, **kwargs)
@@ -256,9 +259,10 @@ class DynamoDBConnection:
     def by_kind(self, kind: str) -> list[dict]:
         return self.query_index(BY_KIND, "kind", kind, label=f"List {kind} Resources")
 
-    def active(self, kind: str) -> list[dict]:
-        """Jobs still RUNNING, or worker runs not yet finished."""
-        return self.query_index(ACTIVE, "active", kind, newest_first=False, label=f"List Active {kind}s")
+    def active(self, kind: str, attributes: tuple[str, ...] = ()) -> list[dict]:
+        """Jobs still RUNNING, or worker runs not yet finished (only `attributes` of each, if given)."""
+        return self.query_index(ACTIVE, "active", kind, newest_first=False, label=f"List Active {kind}s",
+                                attributes=attributes)
 
     def ping(self) -> None:
         self._clients.dynamodb.describe_table(TableName=self.table)

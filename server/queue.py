@@ -207,11 +207,13 @@ class QueueProcessor:
     def reconcile(self) -> None:
         """Read the executions of running jobs: ends that no message announced (timeouts) are seen too."""
         with observe.acting_as(PARTICIPANT):
-            for job in self.db.active("job"):
+            for job in self.db.active("job", attributes=("urn", "status", "execution_arn")):
                 if job.get("status") != "RUNNING":
                     job_updates.clear_active(self.db, job["urn"])
                     continue
                 try:
+                    if job.get("execution_arn") and self._execution(job["execution_arn"])["status"] == "RUNNING":
+                        continue  # nothing changed: nothing more read, nothing written
                     self.refresh_job(job["urn"])
                 except ClientError:
                     log.warning("could not read the execution of %s", job["urn"], exc_info=True)

@@ -152,5 +152,6 @@ class WorkerInfo:
                            "its token can read but no longer write")
 
     def running(self) -> list[dict]:
-        """Every run not yet finished."""
-        return self.db.active("run")
+        """Every run not yet finished: what watching its Batch job and failing it need of it."""
+        return self.db.active("run", attributes=("worker", "job", "definition", "status", "task_token",
+                                                 "batch_job_id", "created_at"))
