@@ -228,3 +228,25 @@ def test_the_poller_holds_no_thread_per_definition(stepped, api):
     while poller.polling():
         assert time.monotonic() < deadline, f"poll threads left: {poller.polling()}"
         time.sleep(0.01)
+
+
+def test_a_task_taken_when_its_run_cannot_be_recorded_is_failed_at_once(stepped, api, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    job_def, worker = one_step_job(api)
+    job_urn = start_job(stepped, api, job_def)
+
+    def unavailable(info):  # DynamoDB refuses the run's item (a fault, as a throttled or unreachable table)
+        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "down"}}, "PutItem")
+
+    monkeypatch.setattr(stepped.worker_info, "create", unavailable)
+    with pytest.raises(ClientError):
+        stepped.poller.poll_once(worker["activity_arn"])
+    monkeypatch.undo()
+    deadline = time.monotonic() + 20
+    while api("GET", f"/v2/jobs/{job_urn}", 200)["status"] == "RUNNING":  # no message: the sweep sees it
+        assert time.monotonic() < deadline, "the job stayed RUNNING"
+        stepped.queue.reconcile()
+    job = api("GET", f"/v2/jobs/{job_urn}", 200)
+    assert job["status"] == "FAILED" and job["error"]["error"] == "Worker.NotSubmitted"
+    assert job["workers"] == []
