@@ -4,7 +4,8 @@ Prints, in one run on the same emulators:
   job      median (and p90) of 20 jobs through the HTTP API, with two real worker processes
   spawn    median time to start a Python worker process that imports what quick_worker.py imports
   floor    median of the same AWS and Redis calls made directly with boto3 and redis-py, in one thread,
-           with no API, no loops and no worker processes
+           with no API, no loops and no worker processes: over HTTP to the loopback moto server
+           (as before) and in process (botocore's send short-circuited into moto, as the service does)
   CPU      this process's CPU time per job for both (moto, the service and the client share it)
 and the ratios job/floor and job/(floor + 2 x spawn).
 Usage: python bench/two_step.py [--jobs 20]
@@ -23,6 +24,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from harness.client import Client  # noqa: E402
 from harness.service import RunningService  # noqa: E402
+from server.clients import Clients  # noqa: E402
 from server.dynamodb_connection import Update, dumps, now  # noqa: E402
 
 
@@ -46,12 +48,12 @@ def spawn_times(count):
     return times
 
 
-def floor_once(service, state_machine, activity, worker_def, n):
+def floor_once(service, state_machine, activity, worker_def, n, clients=None):
     """The AWS and Redis calls of one job, as the service makes them, without the service."""
-    c, names, table = service.clients, service.settings.names, service.settings.names.table
+    c, names, table = clients or service.clients, service.settings.names, service.settings.names.table
     ddb, sqs, sfn, batch, r = c.dynamodb, c.sqs, c.sfn, c.batch, c.redis
     # Its own queue: a stopped service's loop may still be inside a long poll of the service's queue.
-    queue = sqs.create_queue(QueueName="bench-floor")["QueueUrl"]
+    queue = sqs.create_queue(QueueName=f"bench-floor-{n}")["QueueUrl"]
     key = {"urn": {"S": f"urn:floor:{n}"}}
 
     def get():
@@ -72,7 +74,7 @@ def floor_once(service, state_machine, activity, worker_def, n):
     update("job"), update("request")
     sqs.delete_message(QueueUrl=queue, ReceiptHandle=msg["ReceiptHandle"])
     for _step in range(2):
-        task = service.clients.sfn_poll.get_activity_task(activityArn=activity)
+        task = c.sfn_poll.get_activity_task(activityArn=activity)
         get(), update("run"), update("job")
         batch.submit_job(jobName=f"floor-{n}", jobQueue=names.job_queue, jobDefinition=worker_def)
         update("run"), r.set(f"floor:{n}", dumps({"n": n})), update("job")
@@ -88,6 +90,33 @@ def floor_once(service, state_machine, activity, worker_def, n):
         update("job")
         sqs.delete_message(QueueUrl=queue, ReceiptHandle=msg["ReceiptHandle"])
     get(), get()  # the user reads the request and the job
+
+
+def floor_setup(service) -> tuple:
+    """A two-step state machine of its own activity and a Batch job definition, for the floor."""
+    sfn = service.clients.sfn
+    activity = sfn.create_activity(name="bench-floor")["activityArn"]
+    machine = sfn.create_state_machine(
+        name="bench-floor", roleArn=service.states_role_arn(), definition=json.dumps(
+            {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": activity, "Next": "B"},
+                                        "B": {"Type": "Task", "Resource": activity, "End": True}}}))["stateMachineArn"]
+    definition = service.clients.batch.register_job_definition(
+        jobDefinitionName="bench-floor", type="container",
+        containerProperties={"image": "local", "command": ["true"], "resourceRequirements": [
+            {"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "128"}]})["jobDefinitionArn"]
+    return machine, activity, definition
+
+
+def floor_run(service, setup, count, clients=None, first=0, warm=2) -> tuple[list, float]:
+    """Seconds of each of `count` floor jobs (after `warm` ones) and the CPU per job."""
+    times, cpu = [], 0.0
+    for n in range(first, first + count + warm):
+        if n == first + warm:
+            cpu = time.process_time()
+        t = time.perf_counter()
+        floor_once(service, *setup, n, clients)
+        times.append(time.perf_counter() - t)
+    return times[warm:], (time.process_time() - cpu) / count
 
 
 def main():
@@ -111,36 +140,25 @@ def main():
         # The floor runs on the same emulators, with the service's loops stopped so none competes.
         service = running.service
         service.stop(timeout=0.5)
-        floor_activity = service.clients.sfn.create_activity(name="bench-floor")["activityArn"]
-        floor_machine = service.clients.sfn.create_state_machine(
-            name="bench-floor", roleArn=service.states_role_arn(), definition=json.dumps(
-                {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": floor_activity, "Next": "B"},
-                                            "B": {"Type": "Task", "Resource": floor_activity, "End": True}}})
-        )["stateMachineArn"]
-        floor_def = service.clients.batch.register_job_definition(
-            jobDefinitionName="bench-floor", type="container",
-            containerProperties={"image": "local", "command": ["true"], "resourceRequirements": [
-                {"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "128"}]})["jobDefinitionArn"]
-        floors = []
-        for n in range(args.jobs + 2):
-            if n == 2:
-                cpu = time.process_time()
-            t = time.perf_counter()
-            floor_once(service, floor_machine, floor_activity, floor_def, n)
-            floors.append(time.perf_counter() - t)
-        floor_cpu = (time.process_time() - cpu) / args.jobs
-        floors = floors[2:]
+        setup = floor_setup(service)
+        floors, floor_cpu = floor_run(service, setup, args.jobs)
+        http = Clients(service.settings, service.clients.redis)  # no transport: HTTP to the loopback port
+        http_floors, http_cpu = floor_run(service, setup, args.jobs, http, first=args.jobs + 2)
         spawns = spawn_times(args.jobs)
 
     job, floor, spawn = statistics.median(jobs), statistics.median(floors), statistics.median(spawns)
+    http_floor = statistics.median(http_floors)
     p90 = sorted(jobs)[int(0.9 * (len(jobs) - 1))]
     print(f"job   (POST request -> COMPLETED, 2 worker processes): median {job * 1000:7.1f} ms  "
           f"p90 {p90 * 1000:7.1f} ms  over {len(jobs)} jobs")
-    print(f"floor (same AWS + Redis calls, boto3 direct):          median {floor * 1000:7.1f} ms")
+    print(f"floor over HTTP (same calls, boto3 to the moto server): median {http_floor * 1000:7.1f} ms  "
+          f"CPU {http_cpu * 1000:.1f} ms")
+    print(f"floor in process (same calls, boto3 into moto):         median {floor * 1000:7.1f} ms")
     print(f"spawn (one Python worker process, no calls):          median {spawn * 1000:7.1f} ms")
     print(f"CPU of this process per job: job {job_cpu * 1000:.1f} ms, floor {floor_cpu * 1000:.1f} ms "
           f"({job_cpu / floor_cpu:.2f}x); CPU time is steadier than wall time on a busy machine")
-    print(f"ratio job / floor:                   {job / floor:5.2f}x")
+    print(f"ratio job / floor over HTTP:         {job / http_floor:5.2f}x")
+    print(f"ratio job / floor in process:        {job / floor:5.2f}x")
     print(f"ratio job / (floor + 2 x spawn):     {job / (floor + 2 * spawn):5.2f}x")
 
 

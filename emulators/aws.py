@@ -4,7 +4,8 @@ import logging
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-from . import batch_local, dispatch_cache, dynamodb_atomic, faults, scope, sfn_activities, sigv4
+from . import batch_local, dispatch_cache, dynamodb_atomic, dynamodb_index, faults, scope, sfn_activities, sigv4
+from .servers import shutdown_now
 
 
 def install() -> None:
@@ -12,6 +13,7 @@ def install() -> None:
     sfn_activities.install()
     batch_local.install()
     dynamodb_atomic.install()
+    dynamodb_index.install()
     faults.install()
 
 
@@ -34,6 +36,14 @@ class EmbeddedAWS:
 
     url = endpoint
 
+    def transport(self):
+        """A botocore `before-send` handler that serves this process's own calls without HTTP."""
+        from .inprocess import InProcessTransport
+
+        # This process's own calls skip the credential check (they are signed with the right pair
+        # anyway) but meet the same faults and the same scoped extensions as any request.
+        return InProcessTransport(self._app, self.endpoint)
+
     def start(self) -> "EmbeddedAWS":
         install()
         # werkzeug logs each request to stderr; a parent that pipes stderr and never reads it would block us.
@@ -45,8 +55,9 @@ class EmbeddedAWS:
         # werkzeug's request handler reads `server.app` per request: wrap it before anyone is told the URL.
         server = self._server._server
         dispatch_cache.install(server.app)
+        self._app = faults.wsgi(scope.scoped(server.app))
         # The credential check stands outside the scope: a refused request never reaches an extension or a fault.
-        server.app = sigv4.guard(faults.wsgi(scope.scoped(server.app)), self.credentials if self.check_credentials else None)
+        server.app = sigv4.guard(self._app, self.credentials if self.check_credentials else None)
         scope.serving(server.server_port, self.credentials)
         return self
 
@@ -57,6 +68,7 @@ class EmbeddedAWS:
         scope.stopped(self._server._server.server_port)
         sfn_activities.wake_all()
         batch_local.kill_all()
+        shutdown_now(self._server._server)
         self._server.stop()
         self._server = None
 

@@ -13,11 +13,15 @@ import functools
 import threading
 
 from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.responses import DynamoHandler
 
 from . import scope
 
 _ITEM_CALLS = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item",
            "get_item", "query", "scan", "batch_get_item", "transact_get_items")
+#: Responses that turn live items into their answer: the copy is made under the lock too, or a
+#: concurrent update of a map attribute changes the item while it is being copied.
+_READ_RESPONSES = ("get_item", "batch_get_item", "query", "scan", "transact_get_items")
 _lock = threading.RLock()
 
 
@@ -35,7 +39,8 @@ def _atomic(method):
 
 def install() -> None:
     """Serialise the DynamoDB calls that read or write items (idempotent)."""
-    for name in _ITEM_CALLS:
-        method = getattr(DynamoDBBackend, name)
-        if not getattr(method, "__jobservice_atomic__", False):
-            setattr(DynamoDBBackend, name, _atomic(method))
+    for cls, names in ((DynamoDBBackend, _ITEM_CALLS), (DynamoHandler, _READ_RESPONSES)):
+        for name in names:
+            method = getattr(cls, name)
+            if not getattr(method, "__jobservice_atomic__", False):
+                setattr(cls, name, _atomic(method))

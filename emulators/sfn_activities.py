@@ -54,6 +54,7 @@ from moto.stepfunctions.parser.asl.eval.program_state import (
 from moto.stepfunctions.parser.backend.activity import Activity, ActivityTask
 from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommunication, Execution
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+from moto.stepfunctions.parser.utils import TMP_THREADS
 
 from . import scope
 
@@ -358,6 +359,8 @@ class ActivityBackend(parser_models.StepFunctionsParserBackend):
         with self._open_lock:
             self._open[arn] = execution
         state_machine.executions.append(execution)
+        # moto keeps every execution's thread in this list for ever: keep the live ones only.
+        TMP_THREADS[:] = [t for t in TMP_THREADS if t.is_alive()]
         execution.start()
         return execution
 
@@ -465,6 +468,33 @@ def _reflect_execution_status(self) -> None:
         execution.exec_status = ExecutionStatus.TIMED_OUT
     else:
         raise RuntimeWarning(f"Execution ended with unsupported ProgramState type '{type(state)}'.")
+    execution.exec_worker = _EndedWorker(execution.exec_worker.env)
+
+
+class _EndedWorker:
+    """What an ended execution keeps of its interpreter: its event history and its map runs.
+
+    The interpreter itself (program state, contexts, the evaluated ASL) is released, so an ended
+    execution costs its history and output, not the machinery that ran it.
+    """
+
+    def __init__(self, env):
+        self.env = _EndedEnv(env.event_manager.get_event_history(), env.map_run_record_pool_manager)
+
+    def stop(self, **_):
+        """An ended execution has nothing left to stop."""
+
+
+class _EndedEnv:
+    callback_pool_manager: dict = {}  # no task of an ended execution can be completed
+
+    def __init__(self, history, map_runs):
+        self.event_manager = self
+        self._history = history
+        self.map_run_record_pool_manager = map_runs
+
+    def get_event_history(self):
+        return self._history
 
 
 _stock_get_backend = sfn_responses.get_backend

@@ -107,13 +107,14 @@ class Client(_BaseClient):
             body["input"] = input
         return self._request("POST", "/v2/jobs/requests", json=body)
 
-    def get_request(self, urn):
-        """Return a job request resource."""
-        return self._request("GET", f"/v2/jobs/requests/{urn}")
+    def get_request(self, urn, wait=None):
+        """Return a job request resource; with `wait` (seconds, at most 20), as soon as it changes."""
+        return self._request("GET", f"/v2/jobs/requests/{urn}", **_long_poll(wait, self.timeout))
 
-    def get_job(self, urn):
-        """Return a job resource."""
-        return self._request("GET", f"/v2/jobs/{urn}")
+    def get_job(self, urn, wait=None):
+        """Return a job resource; with `wait` (seconds, at most 20), as soon as its status, workers or
+        results change, or when the wait runs out."""
+        return self._request("GET", f"/v2/jobs/{urn}", **_long_poll(wait, self.timeout))
 
     def list_jobs(self, status=None, definition=None):
         """Return the list of jobs, newest first, optionally filtered."""
@@ -133,11 +134,11 @@ class Client(_BaseClient):
         return self._fetch(self.file_info(key)["url"])
 
     def wait_for_request(self, urn, statuses=REQUEST_END_STATUSES, timeout=30, poll=0.05):
-        """Poll a job request until its status is one of `statuses` and return it."""
+        """Long-poll a job request until its status is one of `statuses` and return it."""
         return _wait(self.get_request, urn, statuses, timeout, poll)
 
     def wait_for_job(self, urn, statuses=JOB_END_STATUSES, timeout=60, poll=0.05):
-        """Poll a job until its status is one of `statuses` and return it."""
+        """Long-poll a job until its status is one of `statuses` and return it."""
         return _wait(self.get_job, urn, statuses, timeout, poll)
 
     def run_job(self, definition, input=None, timeout=60, expect=None):
@@ -259,16 +260,39 @@ class WorkerClient(_BaseClient):
         return self._request("POST", "/v2/worker/finish", json={"error": error, "cause": cause})
 
 
+#: The longest `?wait=` the service takes.
+MAX_WAIT_SECONDS = 20
+
+
+def _long_poll(wait, timeout) -> dict:
+    """Request arguments of a long poll of `wait` seconds (none without one)."""
+    if not wait or wait <= 0:
+        return {}
+    wait = min(float(wait), MAX_WAIT_SECONDS)
+    return {"params": {"wait": f"{wait:.3f}"}, "timeout": max(timeout, wait + 10)}
+
+
+def wait_changed(get, urn, remaining, previous=None, poll=0.05):
+    """`get(urn, wait=...)` once: the resource as soon as it changes, or when `remaining` seconds pass.
+
+    A service that answers at once with the same resource (one without long polls) is asked again
+    only after `poll` seconds, so the caller's loop never spins.
+    """
+    resource = get(urn, wait=min(max(remaining, 0), MAX_WAIT_SECONDS))
+    if previous is not None and resource == previous and remaining > 0:
+        time.sleep(min(poll, remaining))
+    return resource
+
+
 def _wait(get, urn, statuses, timeout, poll):
-    """Poll `get(urn)` until its status is in `statuses`; raise TimeoutError at the deadline."""
+    """Long-poll `get(urn)` until its status is in `statuses`; raise TimeoutError at the deadline."""
     statuses = (statuses,) if isinstance(statuses, str) else tuple(statuses)
     deadline = time.monotonic() + timeout
+    resource = None
     while True:
-        resource = get(urn)
+        resource = wait_changed(get, urn, deadline - time.monotonic(), resource, poll)
         if resource.get("status") in statuses:
             return resource
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        if deadline - time.monotonic() <= 0:
             raise TimeoutError(f"{urn} did not reach {'|'.join(statuses)} within {timeout}s; "
                                f"last status: {resource.get('status')}")
-        time.sleep(min(poll, remaining))

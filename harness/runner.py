@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from server import observe
 
 from .errors import HarnessError
-from .client import JOB_END_STATUSES, Client, JobServiceError
+from .client import JOB_END_STATUSES, Client, JobServiceError, wait_changed
 from .failures import around_failure, asl_steps, job_summary, request_summary
 from .scenario import TemplateError, _worker_ref, bind_asl, lookup, render
 from .trace import Trace, format_event
@@ -25,6 +25,7 @@ from .trace import Trace, format_event
 #: The scripted and callable worker programs, installed with the package.
 WORKERS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "workers")
 REQUEST_END_STATUSES = ("FULFILLED", "FAILED")
+#: Pause between two reads of a service that answers a long poll at once with nothing new.
 POLL_SECONDS = 0.02
 #: How long the conformance check waits for interactions that end after the last step (a message's delete).
 CONFORMANCE_SETTLE_SECONDS = 3.0
@@ -331,8 +332,9 @@ class _Run:
     def _until(self, get, urn, expected, ends, deadline, timeout, waits):
         if not isinstance(urn, str):
             raise Failed("expected a URN", "a URN string", urn)
+        resource = None
         while True:
-            resource = get(urn)
+            resource = wait_changed(get, urn, deadline - time.monotonic() if waits else 0, resource, POLL_SECONDS)
             problem = _mismatch({k: v for k, v in expected.items() if k != "where"}, resource) \
                 or _where(expected.get("where") or {}, resource)
             if problem is None:
@@ -344,7 +346,6 @@ class _Run:
                 why = "" if not waits else " (it has ended)" if settled else f" within {timeout:g}s"
                 raise Failed(f"{urn}: {path} is {_show(got)}, expected {_show(want)}{why}",
                              expected, _relevant(resource, expected), self._cause(resource, expected))
-            time.sleep(POLL_SECONDS)
 
     def _cause(self, resource, expected) -> str:
         """The failure summary of a job or request resource, in the scenario's own worker names and steps."""

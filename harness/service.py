@@ -113,7 +113,7 @@ class RunningService:
                  region: str | None = None, public_url: str | None = None, worker_output: str | None = None,
                  roles=("api", "queue", "poller"), workers: str = "batch", batch_endpoint_url: str | None = None,
                  settings_overrides: dict | None = None, say=None, read_timeout: float = READ_TIMEOUT,
-                 max_connections: int = MAX_CONNECTIONS):
+                 max_connections: int = MAX_CONNECTIONS, in_process: bool = True):
         if target not in TARGETS:
             raise ValueError(f"unknown target {target!r}: choose one of {', '.join(TARGETS)}")
         self.target, self.host, self.port = target, host, port
@@ -126,6 +126,8 @@ class RunningService:
         self.workers, self.batch_endpoint_url = workers, batch_endpoint_url
         self.settings_overrides = settings_overrides or {}
         self.read_timeout, self.max_connections = read_timeout, max_connections
+        #: Embedded only: the service calls moto in process (True) or over its loopback port like a worker (False).
+        self.in_process = in_process
         self.say = say or (lambda text: log.info(text))
         self.aws = self.redis = self.service = self._http = self.api_faults = None
         self._thread = None
@@ -178,9 +180,15 @@ class RunningService:
         if "api" in self.roles:  # a process without the API listens on no port
             self._http = BoundedServer(self.host, self.port, late, self.read_timeout, self.max_connections)
             public_url = public_url or self.url
+        if {"api", "queue", "poller"} <= set(self.roles):
+            # Every loop writes from this process, and its writes wake long polls at once: a re-read is
+            # only a safety net (a second service on the same target), not the way changes are seen.
+            overrides.setdefault("wait_recheck_seconds", 5.0)
         settings = replace(settings, redis_url=redis_url, api_keys=self.api_keys,
                            **({"public_url": public_url} if public_url else {}), **overrides)
-        self.service = Service(settings, redis_client)
+        # Embedded: the service's own AWS calls go straight into the moto that the loopback port serves.
+        transport = self.aws.transport() if self.target == "embedded" and self.in_process else None
+        self.service = Service(settings, redis_client, transport)
         # Where Batch is local, its group was provisioned on the local emulator already.
         groups = ("service",) if "batch" in settings.endpoints else ("service", "batch")
         created = provision(self.service.clients, settings.names, log=lambda text: None, groups=groups)
@@ -223,13 +231,15 @@ class RunningService:
         """Stop the loops, the HTTP server, worker processes and emulators (each at most once)."""
         self.faults.clear()
         if self.service is not None:
-            self.service.stop(timeout=0.5)  # loops in a long poll are daemons: no need to wait it out
+            self.service.stop(timeout=0.2)  # loops in a long poll are daemons: no need to wait it out
         if self.aws is not None:
             self.aws.stop()
             self.aws = None
         if self._http is not None:
             if self._thread is not None:
-                self._http.shutdown()
+                from emulators.servers import shutdown_now
+
+                shutdown_now(self._http)
                 self._thread.join(5)
             self._http.server_close()
             self._http = None

@@ -1,10 +1,12 @@
 """The Activity Poller: turns each activity task into a worker run on AWS Batch.
 
-One long-polling thread per worker definition's activity. For each task it
-creates the worker info (id, token), submits the Batch job with the worker's
-environment, caches the info and records the run in its job. It also watches
-the Batch jobs of unfinished runs: a worker that exits without finishing
-fails its activity task at once, so no job waits for a timeout.
+It long-polls the activities of the worker definitions that running jobs use, one thread per
+such activity; a thread ends after a poll that found no task once no running job uses its
+activity, so threads follow the work in flight, not the definitions ever registered. For each
+task it creates the run (`runs.Runs`), submits the Batch job with the worker's environment and
+records the submission. It also watches the Batch jobs of unfinished runs: a worker that exits
+without finishing fails its run at once, and a run whose Batch job was never submitted (its
+poller died) fails after `unsubmitted_grace_seconds`, so no job waits for ever.
 """
 
 import logging
@@ -14,37 +16,80 @@ from datetime import datetime
 
 from botocore.exceptions import ClientError
 
-from . import asl, job_updates, lifecycle, observe
-from .dynamodb_connection import dumps, now
-from .errors import Conflict
-from .resources import JOB, RUN_ATTR, WORKER, aws_name
-from .worker_info import new_token, token_hash, worker_id_for
+from . import asl, lifecycle, observe
+from .dynamodb_connection import JOBS_CREATED
+from .resources import JOB, WORKER, aws_name
 
 log = logging.getLogger(__name__)
 PARTICIPANT = "Activity Poller"
-#: A run whose Batch job was never submitted (a poller died in between) fails after this long.
-UNSUBMITTED_GRACE_SECONDS = 60
 
 
 class ActivityPoller:
-    """Polls every worker definition's activity and watches the Batch jobs it submitted."""
+    """Polls the activities that running jobs use and watches the Batch jobs it submitted."""
 
     def __init__(self, service):
-        self.service = service
         self.settings = service.settings
         self.clients = service.clients
         self.db = service.db
         self.workers = service.worker_info
+        self.runs = service.runs
+        self._report_error = service.report_error
         self._stop = threading.Event()
-        self._discover = threading.Event()
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        #: The activities running jobs use now, and the thread polling each.
+        self._wanted: set[str] = set()
         self._threads: dict[str, threading.Thread] = {}
+        #: Worker URN -> activity ARN (an activity's ARN never changes for a worker name).
+        self._activity_of: dict[str, str] = {}
         self.identity = f"jobservice-poller-{id(self):x}"
 
-    # -- activity tasks -----------------------------------------------------
+    # -- which activities to poll --------------------------------------------
     def definitions(self) -> dict[str, dict]:
         """Worker definitions by activity ARN."""
         return {d["activity_arn"]: d for d in self.db.by_kind("worker") if d.get("activity_arn")}
 
+    def wanted(self) -> set[str]:
+        """The activity ARNs of the workers that running jobs' definitions use."""
+        workers: set[str] = set()
+        unknown = set()  # jobs that do not carry their workers: their definitions say
+        for job in self.db.active("job", attributes=("urn", "status", "workers", "definition")):
+            if job.get("status") != "RUNNING":
+                continue
+            if "workers" in job:
+                workers.update(job["workers"])
+            elif job.get("definition"):
+                unknown.add(job["definition"])
+        for urn in unknown:
+            workers.update((self.db.get(urn, label="Get Job Definition") or {}).get("workers") or ())
+        missing = [w for w in workers if w not in self._activity_of]
+        if missing:
+            if len(self._activity_of) > 10_000:  # a bound, not an expiry: the entries are tiny
+                self._activity_of.clear()
+            for urn, item in self.db.get_many(missing, label="Get Worker Definitions").items():
+                if item.get("activity_arn"):
+                    self._activity_of[urn] = item["activity_arn"]
+        return {self._activity_of[w] for w in workers if w in self._activity_of}
+
+    def discover_once(self) -> set[str]:
+        """Poll each activity running jobs use (a thread each, started if missing); return them."""
+        wanted = self.wanted()
+        with self._lock:
+            self._wanted = wanted
+            for arn in wanted:
+                if arn not in self._threads:
+                    thread = threading.Thread(target=self._poll_while_wanted, args=(arn,), daemon=True,
+                                              name=f"poller-{arn.rsplit(':', 1)[-1]}")
+                    self._threads[arn] = thread
+                    thread.start()
+        return wanted
+
+    def polling(self) -> list[str]:
+        """The activities a thread polls now."""
+        with self._lock:
+            return sorted(self._threads)
+
+    # -- activity tasks -----------------------------------------------------
     def poll_once(self, activity_arn: str) -> bool:
         """Wait for one task of the activity (long poll) and handle it; True if there was one."""
         with observe.acting_as(PARTICIPANT):
@@ -56,36 +101,43 @@ class ActivityPoller:
             return True
 
     def handle(self, activity_arn: str, task: dict) -> None:
-        effective_input, execution_arn, worker_urn = asl.unwrap(task.get("input") or "{}")
-        if worker_urn is None:  # a task of a state machine this service did not bind
-            worker_urn = (self.definitions().get(activity_arn) or {}).get("urn")
-        if worker_urn is None or not execution_arn:
-            self._fail_task(task["taskToken"], "Worker.Unknown",
-                            f"no worker definition runs activity {activity_arn}")
-            return
-        worker_id = worker_id_for(task["taskToken"])
-        token = new_token(worker_id)
-        job_urn = JOB + execution_arn.rsplit(":", 1)[-1]
-        at = now()
-        observe.note(PARTICIPANT, "Create New Worker Info")
-        info = {"worker": worker_id, "job": job_urn, "definition": worker_urn,
-                "task_token": task["taskToken"], "input": dumps(effective_input),
-                "token_hash": token_hash(token), "status": "SUBMITTED", "result_count": 0,
-                "created_at": at, "updated_at": at}
-        if not self.workers.create(info):
-            return  # this task was handled already
-        job_updates.add_run(self.db, job_urn, {
-            "worker": worker_id, "definition": worker_urn, "status": "SUBMITTED",
-            "results": [], "created_at": at, "updated_at": at})
+        """Create the task's run and submit its Batch job; a task taken but not recorded is failed at once."""
+        task_token = task["taskToken"]
         try:
-            batch_job_id = self._submit(worker_urn[len(WORKER):], worker_id, job_urn, token)
+            effective_input, execution_arn, worker_urn = asl.unwrap(task.get("input") or "{}")
+            if worker_urn is None:  # a task of a state machine this service did not bind
+                worker_urn = (self.definitions().get(activity_arn) or {}).get("urn")
+            if worker_urn is None or not execution_arn:
+                self.runs.fail_task(task_token, "Worker.Unknown", f"no worker definition runs activity {activity_arn}")
+                return
+            observe.note(PARTICIPANT, "Create New Worker Info")
+            created = self.runs.create(task_token, JOB + execution_arn.rsplit(":", 1)[-1], worker_urn,
+                                       effective_input)
+        except Exception:
+            # Nothing records this task: end it now (a Retry in the ASL may run it again), never leave it held.
+            self._end_untracked(task_token)
+            raise
+        if created is None:
+            return  # this task was handled already
+        info, token = created
+        try:
+            batch_job_id = self._submit(worker_urn[len(WORKER):], info["worker"], info["job"], token)
         except ClientError as exc:
-            self.fail_run(info, "Worker.SubmitFailed", f"AWS Batch refused the worker's job: {exc}")
+            code = exc.response.get("Error", {}).get("Code", "an error")
+            log.warning("AWS Batch refused the job of worker run %s", info["worker"], exc_info=True)
+            self.runs.fail(info, "Worker.SubmitFailed", f"AWS Batch refused the worker's job ({code})")
             return
-        self.workers.set(info, batch_job_id=batch_job_id)  # its worker may have started already
-        observe.note(PARTICIPANT, "Update Parent Job Information")
-        job_updates.set_run(self.db, job_urn, worker_id, batch_job_id=batch_job_id)
-        lifecycle.say("run submitted", worker_id, f"{worker_urn} in job {job_urn}, Batch job {batch_job_id}")
+        except Exception:
+            self.runs.fail(info, "Worker.SubmitFailed", "the worker's Batch job could not be submitted")
+            raise
+        self.runs.submitted(info, batch_job_id)
+        lifecycle.say("run submitted", info["worker"], f"{worker_urn} in job {info['job']}, Batch job {batch_job_id}")
+
+    def _end_untracked(self, task_token: str) -> None:
+        try:
+            self.runs.fail_task(task_token, "Worker.NotSubmitted", "the service could not record the worker run")
+        except Exception:  # noqa: BLE001 - Step Functions unreachable too: the task's own timeout ends it
+            log.warning("could not fail an activity task that has no run", exc_info=True)
 
     def _submit(self, name: str, worker_id: str, job_urn: str, token: str) -> str:
         """Submit Worker Job: the latest revision of the worker's Batch job definition."""
@@ -99,45 +151,9 @@ class ActivityPoller:
         )
         return response["jobId"]
 
-    def _fail_task(self, task_token: str, error: str, cause: str) -> None:
-        try:
-            self.clients.sfn.send_task_failure(taskToken=task_token, error=error, cause=cause[:32768])
-        except ClientError as exc:  # the task ended already (timed out, or its execution stopped)
-            log.info("activity task already ended: %s", exc)
-
-    def fail_run(self, info: dict, error: str, cause: str) -> bool:
-        """Fail an unfinished run and its activity task; False if it had finished meanwhile."""
-        try:
-            self.workers.transition(info, "FAILED", error=dumps({"error": error, "cause": cause}))
-        except Conflict:
-            return False
-        self._fail_task(info["task_token"], error, cause)
-        job_updates.set_run(self.db, info["job"], info["worker"], status="FAILED",
-                            error=dumps({"error": error, "cause": cause}), updated_at=now())
-        self.service.queue.send({"type": "update-job", "job": info["job"], "worker": info["worker"]},
-                                "Send Update Job Message")
-        return True
-
-    def stop_runs(self, job: dict, error: str, cause: str) -> None:
-        """End the unfinished runs of a job that has ended, terminating their Batch jobs."""
-        failure = dumps({"error": error, "cause": cause})
-        for key, run in job.items():
-            if not key.startswith(RUN_ATTR) or run.get("status") not in ("SUBMITTED", "RUNNING"):
-                continue
-            info = self.workers.get(run["worker"])
-            if info is not None:
-                try:
-                    self.workers.transition(info, "FAILED", error=failure)
-                except Conflict:
-                    continue
-            job_updates.set_run(self.db, job["urn"], run["worker"], status="FAILED", error=failure,
-                                updated_at=now())
-            if run.get("batch_job_id"):
-                self.clients.batch.terminate_job(jobId=run["batch_job_id"], reason=cause[:256])
-
     # -- Batch jobs of unfinished runs --------------------------------------
     def watch_once(self) -> int:
-        """Fail the runs whose Batch job ended before the worker finished; return how many."""
+        """Fail the runs whose Batch job ended before the worker finished, or never was submitted; how many."""
         with observe.acting_as(PARTICIPANT):
             runs = self.workers.running()
             by_job = {r["batch_job_id"]: r for r in runs if r.get("batch_job_id")}
@@ -148,12 +164,11 @@ class ActivityPoller:
                     if job["status"] not in ("SUCCEEDED", "FAILED"):
                         continue
                     run = by_job[job["jobId"]]
-                    failed += self.fail_run(run, "Worker.Exited", self._exit_cause(run, job))
-            cutoff = time.time() - UNSUBMITTED_GRACE_SECONDS
+                    failed += self.runs.fail(run, "Worker.Exited", self._exit_cause(run, job))
+            cutoff = time.time() - self.settings.unsubmitted_grace_seconds
             for run in runs:
-                if not run.get("batch_job_id") and _epoch(run["created_at"]) < cutoff:
-                    failed += self.fail_run(run, "Worker.NotSubmitted",
-                                            "the worker's Batch job was never submitted")
+                if not run.get("batch_job_id") and _epoch(run["created_at"]) <= cutoff:
+                    failed += self.runs.fail(run, "Worker.NotSubmitted", "the worker's Batch job was never submitted")
             return failed
 
     @staticmethod
@@ -166,54 +181,53 @@ class ActivityPoller:
 
     # -- the loops -----------------------------------------------------------
     def work(self) -> None:
-        """Poll every activity (a thread each) and watch Batch jobs until stopped.
+        """Find the activities to poll (on each new job in this process, else every `discover_seconds`)
+        and watch Batch jobs until stopped. Tests step it with `discover_once()`, `poll_once()`, `watch_once()`."""
+        last_discovery = float("-inf")
+        with self.db.changes.watch(JOBS_CREATED, event=self._wake):  # a job created in this process wakes it
+            while not self._stop.is_set():
+                try:
+                    if self._wake.is_set() or time.monotonic() - last_discovery >= self.settings.discover_seconds:
+                        self._wake.clear()
+                        last_discovery = time.monotonic()
+                        self.discover_once()
+                    self.watch_once()
+                except Exception:  # noqa: BLE001 - keep watching through a bad moment
+                    self._report_error()
+                    log.warning("activity poller error", exc_info=True)
+                self._wake.wait(self.settings.batch_watch_seconds)
 
-        Tests drive one step at a time with `poll_once()` and `watch_once()`.
-        """
-        last_discovery = 0.0
-        while not self._stop.is_set():
-            try:
-                if self._discover.is_set() or time.monotonic() - last_discovery >= self.settings.discover_seconds:
-                    self._discover.clear()
-                    last_discovery = time.monotonic()
-                    self._ensure_threads()
-                self.watch_once()
-            except Exception:  # noqa: BLE001 - keep watching through a bad moment
-                self.service.report_error()
-                log.warning("activity poller error", exc_info=True)
-            self._discover.wait(self.settings.batch_watch_seconds)
-
-    def _ensure_threads(self) -> None:
-        for arn in self.definitions():
-            if arn not in self._threads or not self._threads[arn].is_alive():
-                thread = threading.Thread(target=self._poll_forever, args=(arn,), daemon=True,
-                                          name=f"poller-{arn.rsplit(':', 1)[-1]}")
-                self._threads[arn] = thread
-                thread.start()
-
-    def _poll_forever(self, arn: str) -> None:
+    def _poll_while_wanted(self, arn: str) -> None:
         backoff = 0.1
         while not self._stop.is_set():
             try:
-                self.poll_once(arn)
+                found = self.poll_once(arn)
                 backoff = 0.1
             except Exception as exc:  # noqa: BLE001 - keep polling through a bad moment
-                if self._stop.is_set() or (isinstance(exc, ClientError)
-                                           and exc.response["Error"]["Code"] == "ActivityDoesNotExist"):
-                    return
+                gone = isinstance(exc, ClientError) and exc.response["Error"]["Code"] == "ActivityDoesNotExist"
+                if self._stop.is_set() or gone:
+                    break
                 if not isinstance(exc, ClientError):  # a backend's refusal is no bug of ours
-                    self.service.report_error()
+                    self._report_error()
                 log.warning("polling %s failed; retrying in %.1f s", arn, backoff, exc_info=True)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)
+                continue
+            if not found:
+                with self._lock:
+                    if arn not in self._wanted:  # idle, and no running job uses it: end this thread
+                        self._threads.pop(arn, None)
+                        return
+        with self._lock:
+            self._threads.pop(arn, None)
 
     def discover_soon(self) -> None:
-        """Look for new worker definitions now (a registration in this process), not at the next period."""
-        self._discover.set()
+        """Look for activities to poll now, not at the next period."""
+        self._wake.set()
 
     def stop(self) -> None:
         self._stop.set()
-        self._discover.set()
+        self._wake.set()
 
 
 def _epoch(iso: str) -> float:

@@ -29,8 +29,10 @@ def _drop_expect_header(request, **_):
 class Clients:
     """boto3 clients (one per service, shared by threads) and a Redis client."""
 
-    def __init__(self, settings: Settings, redis_client=None):
+    def __init__(self, settings: Settings, redis_client=None, transport=None):
         self.settings = settings
+        #: A botocore `before-send` handler given by whoever made the target (an in-process emulator), or None.
+        self._transport = transport
         self._session = boto3.session.Session(
             aws_access_key_id=settings.access_key_id,
             aws_secret_access_key=settings.secret_access_key,
@@ -46,6 +48,8 @@ class Clients:
         retries = {"mode": self.settings.aws_retry_mode, "max_attempts": self.settings.aws_max_attempts}
         client = self._session.client(service, endpoint_url=endpoint, config=config.merge(Config(retries=retries)))
         client.meta.events.register("before-send.s3.*", _drop_expect_header)
+        if self._transport is not None:
+            client.meta.events.register("before-send", self._transport)
         observe.hook_boto3(client)
         return client
 

@@ -57,8 +57,16 @@ class Settings:
     batch_watch_seconds: float = 0.5
     #: Seconds between sweeps that read the executions of running jobs.
     reconcile_seconds: float = 1.0
-    #: Seconds between reads of the worker definitions whose activities are polled.
+    #: Seconds between reads of the activities that running jobs use (a job created in the same
+    #: process is seen at once).
     discover_seconds: float = 1.0
+    #: A run whose Batch job was not submitted this long after its task was taken (its poller died) fails.
+    unsubmitted_grace_seconds: float = 60.0
+    #: A long poll (`?wait=`) re-reads its resource at least this often, to see writes made by other
+    #: processes (writes of this process wake it at once).
+    wait_recheck_seconds: float = 1.0
+    #: Unexpected errors of background threads kept for `Service.errors` (the latest; older ones dropped).
+    errors_kept: int = 50
     #: Threads that process queue messages at once.
     queue_threads: int = 4
     #: botocore's retry mode ("standard" or "adaptive") and attempts per call (throttling and 5xx are retried).

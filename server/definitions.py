@@ -154,7 +154,6 @@ def create_definition():
     kind = body.get("type")
     if kind == "worker":
         item = register_worker(service, parse_worker(body))
-        service.poller.discover_soon()
     elif kind == "job":
         name = check_name(body.get("name"))
         if "definition" not in body:

@@ -8,6 +8,8 @@ single atomic `list_append`.
 """
 
 import json
+import threading
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -113,18 +115,62 @@ class Update:
         return " ".join(parts)
 
 
+class Changes:
+    """Tell threads of this process waiting on a URN that it was written (long polls, the poller).
+
+    Only URNs someone waits on right now are held, so this costs nothing per resource ever written.
+    Writes made by other processes are not seen here: a waiter re-reads at least every few hundred ms.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._waiting: dict[str, set[threading.Event]] = {}
+
+    def notify(self, urn: str) -> None:
+        with self._lock:
+            events = list(self._waiting.get(urn, ()))
+        for event in events:
+            event.set()
+
+    @contextmanager
+    def watch(self, *urns: str, event: threading.Event | None = None):
+        """An Event (`event`, or a new one) set by every write of one of `urns` while the block runs."""
+        event = event or threading.Event()
+        with self._lock:
+            for urn in urns:
+                self._waiting.setdefault(urn, set()).add(event)
+        try:
+            yield event
+        finally:
+            with self._lock:
+                for urn in urns:
+                    waiting = self._waiting.get(urn)
+                    if waiting is not None:
+                        waiting.discard(event)
+                        if not waiting:
+                            del self._waiting[urn]
+
+
+#: What `Changes` is notified of when any job is created (the poller watches it to find new work).
+JOBS_CREATED = "urn:jobservice:job:*"
+
+
 class DynamoDBConnection:
     """Resources (definitions, requests, jobs, worker runs) in one DynamoDB table."""
 
     def __init__(self, clients, table: str):
         self._clients = clients
         self.table = table
+        #: Every write through this connection notifies the threads waiting on its URN.
+        self.changes = Changes()
 
     def _call(self, operation: str, label: str, **kwargs):
         caller = observe.current()
         observe.record(caller, PARTICIPANT, label)
+        if operation not in ("batch_get_item", "transact_write_items"):
+            kwargs["TableName"] = self.table
         with observe.acting_as(PARTICIPANT):
-            return getattr(self._clients.dynamodb, operation)(TableName=self.table, **kwargs)
+            return getattr(self._clients.dynamodb, operation)(**kwargs)
 
     def get(self, urn: str, label: str = "Get Resource", attributes: tuple[str, ...] = ()) -> dict | None:
         """The item with this URN (only `attributes` of it, when given), or None."""
@@ -140,6 +186,7 @@ class DynamoDBConnection:
         try:
             self._call("put_item", label, Item={k: _to_attr(v) for k, v in item.items()},
                        ConditionExpression="attribute_not_exists(urn)")
+            self.changes.notify(item["urn"])
             return True
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
@@ -148,6 +195,21 @@ class DynamoDBConnection:
 
     def delete(self, urn: str, label: str = "Delete Resource") -> None:
         self._call("delete_item", label, Key={"urn": {"S": urn}})
+        self.changes.notify(urn)
+
+    def get_many(self, urns: list[str], label: str = "Get Resources") -> dict[str, dict]:
+        """The items of `urns` that exist, by URN (BatchGetItem, 100 at a time, consistent reads)."""
+        found: dict[str, dict] = {}
+        for start in range(0, len(urns), 100):
+            keys = [{"urn": {"S": u}} for u in urns[start:start + 100]]
+            while keys:
+                page = self._call("batch_get_item", label,
+                                  RequestItems={self.table: {"Keys": keys, "ConsistentRead": True}})
+                for raw in page.get("Responses", {}).get(self.table, []):
+                    item = _from_item(raw)
+                    found[item["urn"]] = item
+                keys = page.get("UnprocessedKeys", {}).get(self.table, {}).get("Keys", [])
+        return found
 
     def update(self, urn: str, update: Update, condition: str | None = None,
                label: str = "Update Resource", returns: str = "ALL_NEW") -> dict:
@@ -159,21 +221,38 @@ class DynamoDBConnection:
         if condition:
             kwargs["ConditionExpression"] = condition
         try:
-            return _from_item(self._call("update_item", label, **kwargs).get("Attributes", {}))
+            attributes = self._call("update_item", label, **kwargs).get("Attributes", {})
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise ConditionFailed(urn) from exc
             raise
+        self.changes.notify(urn)
+        return _from_item(attributes)
+
+    def put_and_update(self, item: dict, urn: str, update: Update, label: str = "Add Resource") -> None:
+        """Store a new item and update another, both or neither (TransactWriteItems)."""
+        change = {"TableName": self.table, "Key": {"urn": {"S": urn}}, "UpdateExpression": update.expression(),
+                  "ExpressionAttributeNames": update.names}
+        if update.values:
+            change["ExpressionAttributeValues"] = update.values
+        self._call("transact_write_items", label, TransactItems=[
+            {"Put": {"TableName": self.table, "Item": {k: _to_attr(v) for k, v in item.items()}}},
+            {"Update": change}])
+        self.changes.notify(item["urn"])
+        self.changes.notify(urn)
 
     def query_index(self, index: str, key: str, value: str, newest_first: bool = True,
-                    label: str = "Query Resources") -> list[dict]:
-        """Every item of an index partition, newest first."""
+                    label: str = "Query Resources", attributes: tuple[str, ...] = ()) -> list[dict]:
+        """Every item of an index partition, newest first (only `attributes` of each, if given)."""
         items, start = [], None
+        names = {"#k": key, **{f"#p{i}": a for i, a in enumerate(attributes)}}
         while True:
             kwargs = dict(IndexName=index, KeyConditionExpression="#k = :v",
-                          ExpressionAttributeNames={"#k": key},
+                          ExpressionAttributeNames=names,
                           ExpressionAttributeValues={":v": {"S": value}},
                           ScanIndexForward=not newest_first)
+            if attributes:
+                kwargs["ProjectionExpression"] = ", ".join(f"#p{i}" for i in range(len(attributes)))
             if start:
                 kwargs["ExclusiveStartKey"] = start
             page = self._call("query", label, **kwargs)
@@ -185,9 +264,10 @@ class DynamoDBConnection:
     def by_kind(self, kind: str) -> list[dict]:
         return self.query_index(BY_KIND, "kind", kind, label=f"List {kind} Resources")
 
-    def active(self, kind: str) -> list[dict]:
-        """Jobs still RUNNING, or worker runs not yet finished."""
-        return self.query_index(ACTIVE, "active", kind, newest_first=False, label=f"List Active {kind}s")
+    def active(self, kind: str, attributes: tuple[str, ...] = ()) -> list[dict]:
+        """Jobs still RUNNING, or worker runs not yet finished (only `attributes` of each, if given)."""
+        return self.query_index(ACTIVE, "active", kind, newest_first=False, label=f"List Active {kind}s",
+                                attributes=attributes)
 
     def ping(self) -> None:
         self._clients.dynamodb.describe_table(TableName=self.table)

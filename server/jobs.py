@@ -3,7 +3,7 @@
 from botocore.exceptions import ClientError
 from flask import Blueprint, jsonify, request
 
-from . import job_updates, lifecycle
+from . import job_updates, lifecycle, waits
 from .dynamodb_connection import dumps, now
 from .errors import BadRequest, Conflict, NotFound, ServiceUnavailable
 from .resources import (JOB, JOB_DEFINITION, JOB_STATUSES, REQUEST, current_service, id_of, new_id,
@@ -14,12 +14,20 @@ bp = Blueprint("jobs", __name__)
 
 
 
-def _get(urn: str, prefix: str) -> dict:
+def _get(urn: str, prefix: str, state=None) -> dict:
+    """The stored resource; with `state`, as soon as it changes within the request's `?wait=` seconds."""
     id_of(urn, prefix)
-    item = current_service().db.get(urn)
-    if item is None:
-        raise NotFound(f"no resource {urn!r}")
-    return item
+    service = current_service()
+    db = service.db
+    seconds = waits.wait_seconds(request.args) if state is not None else 0
+
+    def get(key):
+        item = db.get(key)
+        if item is None:
+            raise NotFound(f"no resource {key!r}")
+        return item
+
+    return waits.read(db, urn, seconds, state, get, service.settings.wait_recheck_seconds)
 
 
 @bp.post("/v2/jobs/requests")
@@ -36,11 +44,12 @@ def create_request():
         raise NotFound(f"no job definition {definition!r}")
     urn, at = REQUEST + new_id(), now()
     item = {"urn": urn, "kind": "request", "definition": definition, "input": dumps(job_input),
-            "state_machine_arn": stored["state_machine_arn"], "status": "PENDING",
+            "state_machine_arn": stored["state_machine_arn"], "workers": stored.get("workers") or [],
+            "status": "PENDING",
             "created_at": at, "updated_at": at}
     service.db.put_new(item, label="Add Resource")
     try:
-        service.queue.send({"type": "job-request", "request": urn}, "Send Request Message")
+        service.messages.send({"type": "job-request", "request": urn}, "Send Request Message")
     except ClientError as exc:
         service.db.delete(urn)  # nothing changes when the request cannot be queued
         raise ServiceUnavailable("the queue (SQS) is unreachable") from exc
@@ -50,12 +59,13 @@ def create_request():
 
 @bp.get("/v2/jobs/requests/<urn>")
 def get_request(urn):
-    return jsonify(render_request(_get(urn, REQUEST)))
+    return jsonify(render_request(_get(urn, REQUEST, waits.request_state)))
 
 
 @bp.get("/v2/jobs/<urn>")
 def get_job(urn):
-    return jsonify(render_job(_get(urn, JOB)))
+    item = _get(urn, JOB, waits.job_state)
+    return jsonify(render_job(item, job_updates.results_of(current_service().db, item)))
 
 
 @bp.get("/v2/jobs")
@@ -66,7 +76,8 @@ def list_jobs():
     jobs = [j for j in current_service().db.by_kind("job")
             if (status is None or j.get("status") == status)
             and (definition is None or j.get("definition") == definition)]
-    return jsonify({"jobs": [render_job(j) for j in jobs]})
+    db = current_service().db
+    return jsonify({"jobs": [render_job(j, job_updates.results_of(db, j)) for j in jobs]})
 
 
 @bp.post("/v2/jobs/<urn>/cancel")
@@ -81,10 +92,10 @@ def cancel_job(urn):
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ExecutionDoesNotExist":
             raise
-    service.poller.stop_runs(job, "Cancelled", "the job was cancelled")
+    service.runs.stop_all(job, "Cancelled", "the job was cancelled")
     job_updates.end_job(service.db, urn, "CANCELLED",
                         error={"error": "Cancelled", "cause": "cancelled by a user through the API"})
     job = service.db.get(urn)
     if job["status"] != "CANCELLED":  # the Queue saw the execution end on its own first
         raise Conflict(f"job {urn} ended {job['status']} before it could be cancelled")
-    return jsonify(render_job(job))
+    return jsonify(render_job(job, job_updates.results_of(service.db, job)))

@@ -25,28 +25,45 @@ PARTICIPANT = "Queue"
 SETTLE_PAUSES = (0.01, 0.04)
 
 
+class MessageQueue:
+    """The AWS Queue as its senders see it (the API Server, the Worker Manager, the Activity Poller)."""
+
+    def __init__(self, clients, name: str):
+        self.clients, self.name = clients, name
+        self._url = None
+
+    @property
+    def url(self) -> str:
+        if self._url is None:
+            self._url = self.clients.sqs.get_queue_url(QueueName=self.name)["QueueUrl"]
+        return self._url
+
+    def send(self, message: dict, label: str) -> None:
+        """Send a message to the AWS Queue, recorded as `label` from the participant acting now."""
+        observe.record(observe.current(), "AWS Queue", label)
+        self.clients.sqs.send_message(QueueUrl=self.url, MessageBody=json.dumps(message))
+
+
 class QueueProcessor:
     """The rq-shaped loop of the Queue participant; `work(burst=True)` runs it once."""
 
     def __init__(self, service):
-        self.service = service
         self.settings = service.settings
         self.clients = service.clients
         self.db = service.db
-        self._url = None
+        self.messages = service.messages
+        self.runs = service.runs
+        self._report_error = service.report_error
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(self.settings.queue_threads, thread_name_prefix="queue")
 
     @property
     def url(self) -> str:
-        if self._url is None:
-            self._url = self.clients.sqs.get_queue_url(QueueName=self.settings.names.queue)["QueueUrl"]
-        return self._url
+        return self.messages.url
 
     def send(self, message: dict, label: str) -> None:
-        """Send a message to the AWS Queue (from the API Server or the Worker Manager)."""
-        observe.record(observe.current(), "AWS Queue", label)
-        self.clients.sqs.send_message(QueueUrl=self.url, MessageBody=json.dumps(message))
+        """Send a message to the AWS Queue (from the API Server)."""
+        self.messages.send(message, label)
 
     # -- the loop -----------------------------------------------------------
     def run_once(self, wait: int | None = None) -> int:
@@ -94,7 +111,7 @@ class QueueProcessor:
             try:
                 self.handle(message)
             except Exception:  # noqa: BLE001 - left on the queue, redelivered later
-                self.service.report_error()
+                self._report_error()
                 log.error("could not handle message %s; it will be redelivered",
                           message.get("MessageId"), exc_info=True)
 
@@ -173,15 +190,14 @@ class QueueProcessor:
             execution = self._execution(job["execution_arn"])
         status = EXECUTION_TO_JOB.get(execution["status"], "FAILED")
         if status == "RUNNING":
-            job_updates.touch(self.db, job_urn)
-            return True
+            return True  # nothing changed: nothing written
         observe.note(PARTICIPANT, f"Job Status {status}")
         error = None
         if status != "COMPLETED":
             error = {"error": execution.get("error"), "cause": execution.get("cause")}
         # A worker still running (its task timed out, or a sibling branch failed) is not left behind;
         # stopped first, so that a job seen ended has no run left running.
-        self.service.poller.stop_runs(job, "Job.Ended", f"the job ended {status} while this worker ran")
+        self.runs.stop_all(job, "Job.Ended", f"the job ended {status} while this worker ran")
         job_updates.end_job(self.db, job_urn, status, output=execution.get("output") if status == "COMPLETED"
                             else None, error=error)
         lifecycle.say("job ended", job_urn, f"{status} after {lifecycle.since(job.get('created_at'))}")
@@ -193,11 +209,13 @@ class QueueProcessor:
     def reconcile(self) -> None:
         """Read the executions of running jobs: ends that no message announced (timeouts) are seen too."""
         with observe.acting_as(PARTICIPANT):
-            for job in self.db.active("job"):
+            for job in self.db.active("job", attributes=("urn", "status", "execution_arn")):
                 if job.get("status") != "RUNNING":
                     job_updates.clear_active(self.db, job["urn"])
                     continue
                 try:
+                    if job.get("execution_arn") and self._execution(job["execution_arn"])["status"] == "RUNNING":
+                        continue  # nothing changed: nothing more read, nothing written
                     self.refresh_job(job["urn"])
                 except ClientError:
                     log.warning("could not read the execution of %s", job["urn"], exc_info=True)

@@ -15,6 +15,8 @@ JOB_DEFINITION = "urn:jobservice:job-definition:"
 REQUEST = "urn:jobservice:request:"
 JOB = "urn:jobservice:job:"
 RUN = "urn:jobservice:run:"
+#: One result of a job: `<RESULT><job id>:<number>`.
+RESULT = "urn:jobservice:result:"
 RUN_ATTR = "run_"
 JOB_STATUSES = ("RUNNING", "COMPLETED", "FAILED", "TIMED_OUT", "CANCELLED")
 #: Step Functions execution status -> job status.
@@ -73,24 +75,27 @@ def render_request(item: dict) -> dict:
     }
 
 
-def render_run(entry: dict) -> dict:
+def render_run(entry: dict, results: list | None = None) -> dict:
+    """A worker run's entry; `results` are the job's results (parsed), of which its own are shown."""
     return {
         "worker": entry["worker"], "definition": entry["definition"], "status": entry["status"],
         "batch_job_id": entry.get("batch_job_id"),
-        "results": [loads(r) for r in entry.get("results", [])],
+        "results": [r for r in results or () if isinstance(r, dict) and r.get("worker") == entry["worker"]],
         "output": loads(entry.get("output")), "error": loads(entry.get("error")),
         "created_at": entry["created_at"], "updated_at": entry["updated_at"],
     }
 
 
-def render_job(item: dict) -> dict:
+def render_job(item: dict, results: list[str] = ()) -> dict:
+    """The job as the contract shows it; `results` are its result entries as stored (JSON text)."""
     runs = sorted((v for k, v in item.items() if k.startswith(RUN_ATTR)), key=lambda r: r["created_at"])
+    parsed = [loads(r) for r in results]
     return {
         "urn": item["urn"], "request": item.get("request"), "definition": item.get("definition"),
         "input": loads(item.get("input")), "status": item.get("status"),
         "execution_arn": item.get("execution_arn"), "output": loads(item.get("output")),
-        "error": loads(item.get("error")), "workers": [render_run(r) for r in runs],
-        "results": [loads(r) for r in item.get("results", [])],
+        "error": loads(item.get("error")), "workers": [render_run(r, parsed) for r in runs],
+        "results": parsed,
         "created_at": item.get("created_at"), "updated_at": item.get("updated_at"),
     }
 

@@ -21,6 +21,8 @@ from .resources import RUN
 CACHE = "AWS ElastiCache"
 ACTIVE_STATUSES = ("SUBMITTED", "RUNNING")
 WORKER_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+#: Seconds the cached copy of an ended run lives (its token can still read; a miss re-reads DynamoDB).
+ENDED_TTL_SECONDS = 300
 
 
 def key_for(worker_id: str) -> str:
@@ -70,8 +72,8 @@ class WorkerInfo:
 
     def cache(self, info: dict) -> None:
         """Cache Worker Info Resource."""
-        self._cache_call("Cache Worker Info Resource", self.redis.set,
-                         key_for(info["worker"]), json.dumps(info), self.ttl)
+        ttl = self.ttl if info.get("status") in ACTIVE_STATUSES else min(self.ttl, ENDED_TTL_SECONDS)
+        self._cache_call("Cache Worker Info Resource", self.redis.set, key_for(info["worker"]), json.dumps(info), ttl)
 
     def create(self, info: dict) -> bool:
         """Store a new run's info in DynamoDB; False if that run exists already."""
@@ -134,6 +136,15 @@ class WorkerInfo:
             update.set(key, value)
         return self._store(info, update, "Update Worker Info")
 
+    def set_once(self, info: dict, field: str, value) -> dict:
+        """Set a field that is written once (a run's Batch job id); unchanged if it is set already."""
+        update = Update().set(field, value).set("updated_at", now())
+        update.names["#once"] = field
+        try:
+            return self._store(info, update, "Update Worker Info", "attribute_not_exists(#once)")
+        except ConditionFailed:
+            return self.get(info["worker"], fresh=True)
+
     def transition(self, info: dict, status: str, allowed=ACTIVE_STATUSES, **fields) -> dict:
         """Move a run to `status` if it is in one of `allowed`; Conflict otherwise."""
         update = Update().set("status", status).set("updated_at", now())
@@ -168,5 +179,6 @@ class WorkerInfo:
                            "its token can read but no longer write")
 
     def running(self) -> list[dict]:
-        """Every run not yet finished."""
-        return self.db.active("run")
+        """Every run not yet finished: what watching its Batch job and failing it need of it."""
+        return self.db.active("run", attributes=("worker", "job", "definition", "status", "task_token",
+                                                 "batch_job_id", "created_at"))

@@ -1,21 +1,18 @@
 """The Worker Manager: a worker run's start, results and finish."""
 
-import json
-
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 from flask import Blueprint, jsonify, request
 
-from . import idempotency, job_updates, lifecycle, observe
-from .dynamodb_connection import dumps, now
-from .errors import BadRequest, Conflict, Forbidden, ServiceUnavailable
+from . import idempotency, lifecycle, observe
+from .dynamodb_connection import now
+from .errors import BadRequest, Conflict, Forbidden
 from .files import file_info
 from .resources import current_service, loads, parse_json_body
+from .runs import TASK_ENDED
 from .validation import check_file_keys, check_size
 
 bp = Blueprint("worker_manager", __name__)
 PARTICIPANT = "Worker Manager"
-#: What Step Functions (or an emulator of it) answers for a task token whose task has ended.
-TASK_ENDED = ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist")
 
 
 
@@ -32,14 +29,7 @@ def job_prefix(info: dict) -> str:
 @bp.post("/v2/workers/start")
 def start():
     service, info = authenticated()
-    if info["status"] == "SUBMITTED":
-        try:
-            info = service.worker_info.transition(info, "RUNNING", allowed=("SUBMITTED",))
-            job_updates.set_run(service.db, info["job"], info["worker"], status="RUNNING", updated_at=now())
-        except Conflict:  # a concurrent start won, or the cached copy was behind
-            info = service.worker_info.get(info["worker"], fresh=True)
-    if info["status"] != "RUNNING":
-        raise Conflict(f"worker run {info['worker']} has finished ({info['status']})")
+    info = service.runs.start(info)
     lifecycle.say("worker started", info["worker"], f"job {info['job']}")
     return jsonify({"worker": info["worker"], "job": info["job"], "definition": info["definition"],
                     "input": loads(info["input"])})
@@ -63,10 +53,8 @@ def results():
     for key in files:
         file_info(service, key)
     observe.note(PARTICIPANT, "Update Worker Results")
-    count = service.worker_info.count_result(info)
-    observe.note(PARTICIPANT, "Update Parent Job Information")
     entry = {"worker": info["worker"], "data": body["data"], "files": files, "at": now()}
-    job_updates.append_result(service.db, info["job"], info["worker"], entry)
+    count = service.runs.add_result(info, entry)
     lifecycle.say("result posted", info["worker"], f"{count} so far")
     return jsonify({"worker": info["worker"], "results": count})
 
@@ -109,36 +97,8 @@ def parse_finish(body: dict) -> tuple[str, dict]:
 def finish():
     service, info = authenticated()  # a missing token is 401 before the body is looked at
     status, outcome = parse_finish(parse_json_body(request, service.settings.max_json_bytes))
-    fields = {"output": dumps(outcome["output"])} if status == "SUCCEEDED" else {"error": dumps(outcome)}
     observe.note(PARTICIPANT, "Update Worker Status")
-    claimed = service.worker_info.transition(info, status, **fields)  # a second finish: 409
-    try:
-        if status == "SUCCEEDED":
-            service.clients.sfn.send_task_success(taskToken=info["task_token"],
-                                                  output=json.dumps(outcome["output"]))
-        else:
-            service.clients.sfn.send_task_failure(taskToken=info["task_token"], **outcome)
-    except ClientError as exc:
-        code = exc.response["Error"]["Code"]
-        if code not in TASK_ENDED:
-            _reopen(service, claimed)
-            raise
-        error = dumps({"error": "States.Timeout", "cause": f"the activity task had ended: {code}"})
-        service.worker_info.transition(claimed, "FAILED", allowed=(status,), error=error)
-        job_updates.set_run(service.db, info["job"], info["worker"], status="FAILED", error=error,
-                            updated_at=now())
-        raise Conflict(f"the activity task of worker run {info['worker']} has already ended ({code})") from exc
-    except BotoCoreError as exc:
-        _reopen(service, claimed)
-        raise ServiceUnavailable("Step Functions is unreachable") from exc
-    observe.note(PARTICIPANT, "Update Parent Job Information")
-    job_updates.set_run(service.db, info["job"], info["worker"], status=status, updated_at=now(), **fields)
-    service.queue.send({"type": "update-job", "job": info["job"], "worker": info["worker"]},
-                       "Send Update Job Message")
+    service.runs.finish(info, status, outcome)  # a second finish: 409
     lifecycle.say("worker finished", info["worker"], status)
     return jsonify({"worker": info["worker"], "status": status})
 
-
-def _reopen(service, info: dict) -> None:
-    """Undo a finish whose activity task could not be completed, so the worker can retry."""
-    service.worker_info.transition(info, "RUNNING", allowed=(info["status"],))

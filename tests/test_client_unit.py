@@ -260,3 +260,16 @@ def test_each_write_gets_its_own_key_and_a_4xx_is_not_retried(service, worker):
     with pytest.raises(JobServiceError):
         worker.finish({})
     assert len([r for r in service.seen if r["path"] == "/v2/worker/finish"]) == 1
+
+
+def test_wait_for_job_long_polls_with_the_time_left(service, client):
+    service.route("GET", f"/v2/jobs/{JOB_URN}", body=statuses("RUNNING", "COMPLETED"))
+    assert client.wait_for_job(JOB_URN, timeout=5)["status"] == "COMPLETED"
+    waits = [float(r["query"]["wait"][0]) for r in service.seen]
+    assert len(waits) == 2 and all(0 < w <= 5 for w in waits)
+
+
+def test_a_long_poll_asks_for_at_most_20_seconds(service, client):
+    service.route("GET", "/v2/jobs/requests/r1", body={"urn": "r1", "status": "FULFILLED"})
+    client.get_request("r1", wait=60)
+    assert service.last("GET", "/v2/jobs/requests/r1")["query"]["wait"] == ["20.000"]

@@ -1,0 +1,111 @@
+"""Benchmark: jobs per second and CPU per job, one at a time and 8 at once, against the raw-call floor.
+
+In one run on the same embedded emulators:
+  service   trivial two-step jobs (two real worker processes each) through the HTTP API, N at once,
+            with the peak number of threads of this process while they run
+  floor     the same AWS and Redis calls as the service makes for one job (bench/two_step.py), made
+            directly with boto3 from N threads, in process (as the service's own calls go) and over
+            HTTP to the loopback moto server
+CPU per job is this process's CPU (moto, the service, the client); workers' CPU is shown apart.
+Usage: python bench/throughput.py [--jobs 16] [--concurrency 1 8]
+"""
+
+import argparse
+import os
+import resource
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+
+from harness.client import Client  # noqa: E402
+from harness.service import RunningService  # noqa: E402
+from server.clients import Clients  # noqa: E402
+from two_step import floor_once, floor_setup  # noqa: E402
+
+
+class PeakThreads:
+    """The most threads this process had while the block ran (sampled every 20 ms)."""
+
+    def __enter__(self):
+        self.peak, self._stop = threading.active_count(), threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, threading.active_count())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def measure(run_one, count: int, concurrency: int) -> dict:
+    """Run `run_one(i)` for i < count, `concurrency` at once: jobs/s, CPU per job, peak threads."""
+    cpu, workers, started = time.process_time(), children_cpu(), time.perf_counter()
+    with PeakThreads() as threads, ThreadPoolExecutor(concurrency) as pool:
+        list(pool.map(run_one, range(count)))
+    seconds = time.perf_counter() - started
+    return {"jobs_s": count / seconds, "cpu_ms": (time.process_time() - cpu) / count * 1000,
+            "worker_cpu_ms": (children_cpu() - workers) / count * 1000, "threads": threads.peak}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=16, help="jobs per measurement (default 16)")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8], help="jobs at once (default 1 8)")
+    args = parser.parse_args()
+    rows = {}
+    with RunningService() as running:
+        client = Client(running.url)
+        worker = client.register_worker("quick", command=[sys.executable, "-S", os.path.join(HERE, "quick_worker.py")])
+        definition = client.register_job("bench-throughput", {"StartAt": "One", "States": {
+            "One": {"Type": "Task", "Resource": worker["urn"], "Next": "Two"},
+            "Two": {"Type": "Task", "Resource": worker["urn"], "End": True}}})["urn"]
+
+        def job(i):
+            done = client.run_job(definition, {"i": i}, timeout=300)
+            assert done["status"] == "COMPLETED", done
+
+        for _ in range(2):
+            job(-1)  # warm up
+        for n in args.concurrency:
+            rows["service", n] = measure(job, args.jobs, n)
+            print(f"service  x{n}: {rows['service', n]['jobs_s']:.2f} jobs/s", flush=True)
+
+        service = running.service
+        service.stop(timeout=0.5)  # the floor runs alone on the same emulators
+        setup = floor_setup(service)
+        http = Clients(service.settings, service.clients.redis)
+        counter = iter(range(10**9))
+        for label, clients in (("in process", None), ("over HTTP", http)):
+            for n in args.concurrency:
+                rows[label, n] = measure(lambda _: floor_once(service, *setup, next(counter), clients), args.jobs, n)
+                print(f"floor {label} x{n}: {rows[label, n]['jobs_s']:.2f} jobs/s", flush=True)
+
+    print(f"\n{'':24}{'jobs/s':>8}{'CPU/job':>10}{'workers CPU/job':>17}{'peak threads':>14}")
+    for (label, n), row in rows.items():
+        name = f"{'service' if label == 'service' else 'floor ' + label} x{n}"
+        print(f"{name:24}{row['jobs_s']:8.2f}{row['cpu_ms']:8.1f}ms{row['worker_cpu_ms']:15.1f}ms{row['threads']:14d}")
+    print()
+    for n in args.concurrency:
+        service, local, http = rows["service", n], rows["in process", n], rows["over HTTP", n]
+        print(f"x{n}: service / in-process floor {service['jobs_s'] / local['jobs_s']:.2f}x jobs/s, "
+              f"{service['cpu_ms'] / local['cpu_ms']:.2f}x CPU per job; "
+              f"service / HTTP floor {service['jobs_s'] / http['jobs_s']:.2f}x jobs/s")
+    print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+
+
+if __name__ == "__main__":
+    main()

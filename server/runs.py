@@ -1,0 +1,159 @@
+"""A worker run's lifecycle, owned here: created, submitted, started, finished or failed, stopped.
+
+A run's state is written in three places: its run item `urn:jobservice:run:<id>` (the source of
+truth), its entry `run_<id>` in its job's item (what users read) and the Redis copy of the run
+item (what worker calls read). Only this module writes them. Each transition writes the run item
+on the condition that it is in the state the transition starts from, then the job's entry on the
+same kind of condition, so the same transition arriving twice (a redelivered message, a retried
+call, a second process) changes nothing the second time.
+
+    created (SUBMITTED, no Batch job) --submitted--> SUBMITTED (batch_job_id)
+    SUBMITTED --started--> RUNNING --finished--> SUCCEEDED | FAILED
+    SUBMITTED | RUNNING --failed or stopped--> FAILED
+
+"Fail this run" (`fail`) is written once: the worker's Batch job ended early, the job was never
+submitted, the activity task had ended when the worker finished, or the job ended (`stop_all`).
+"""
+
+import json
+import logging
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from . import job_updates, observe
+from .dynamodb_connection import dumps, now
+from .errors import Conflict, ServiceUnavailable
+from .resources import RUN_ATTR
+from .worker_info import ACTIVE_STATUSES, new_token, token_hash, worker_id_for
+
+log = logging.getLogger(__name__)
+#: What Step Functions (or an emulator of it) answers for a task token whose task has ended.
+TASK_ENDED = ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist")
+
+
+class Runs:
+    """Every transition of a worker run; `send` puts a message on the queue (an update-job message)."""
+
+    def __init__(self, db, worker_info, clients, send):
+        self.db, self.workers, self.clients, self._send = db, worker_info, clients, send
+
+    def create(self, task_token: str, job_urn: str, worker_urn: str, effective_input) -> tuple[dict, str] | None:
+        """Create the run of an activity task: (info, its worker token), or None if the task has a run already."""
+        worker_id = worker_id_for(task_token)
+        token = new_token(worker_id)
+        at = now()
+        info = {"worker": worker_id, "job": job_urn, "definition": worker_urn, "task_token": task_token,
+                "input": dumps(effective_input), "token_hash": token_hash(token), "status": "SUBMITTED",
+                "result_count": 0, "created_at": at, "updated_at": at}
+        if not self.workers.create(info):
+            return None
+        job_updates.add_run(self.db, job_urn, {"worker": worker_id, "definition": worker_urn,
+                                               "status": "SUBMITTED", "created_at": at, "updated_at": at})
+        return info, token
+
+    def submitted(self, info: dict, batch_job_id: str) -> dict:
+        """The run's Batch job was submitted; its worker may have started already."""
+        info = self.workers.set_once(info, "batch_job_id", batch_job_id)
+        observe.note(observe.current(), "Update Parent Job Information")
+        job_updates.set_run(self.db, info["job"], info["worker"], allowed=ACTIVE_STATUSES,
+                            batch_job_id=batch_job_id)
+        return info
+
+    def start(self, info: dict) -> dict:
+        """SUBMITTED -> RUNNING; the run as it is now (Conflict if it has finished)."""
+        if info["status"] == "SUBMITTED":
+            try:
+                info = self.workers.transition(info, "RUNNING", allowed=("SUBMITTED",))
+            except Conflict:  # a concurrent start won, or the cached copy was behind
+                info = self.workers.get(info["worker"], fresh=True)
+        if info["status"] != "RUNNING":
+            raise Conflict(f"worker run {info['worker']} has finished ({info['status']})")
+        # Also when the run item was RUNNING already: a start that died before this write is completed.
+        job_updates.set_run(self.db, info["job"], info["worker"], allowed=("SUBMITTED",), status="RUNNING")
+        return info
+
+    def add_result(self, info: dict, entry: dict) -> int:
+        """Count one more result of the run and store it in its job; the run's count so far."""
+        count = self.workers.count_result(info)
+        observe.note(observe.current(), "Update Parent Job Information")
+        job_updates.append_result(self.db, info["job"], info["worker"], entry)
+        return count
+
+    def finish(self, info: dict, status: str, outcome: dict) -> dict:
+        """RUNNING -> SUCCEEDED | FAILED as the worker says, and complete its activity task.
+
+        A second finish is a Conflict and changes nothing. A task that ended meanwhile fails the run
+        (Conflict); a Step Functions that cannot be reached leaves the run RUNNING, for the worker to retry.
+        """
+        fields = {"output": dumps(outcome["output"])} if status == "SUCCEEDED" else {"error": dumps(outcome)}
+        claimed = self.workers.transition(info, status, **fields)
+        try:
+            if status == "SUCCEEDED":
+                self.clients.sfn.send_task_success(taskToken=info["task_token"],
+                                                   output=json.dumps(outcome["output"]))
+            else:
+                self.clients.sfn.send_task_failure(taskToken=info["task_token"], **outcome)
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            if code not in TASK_ENDED:
+                self._reopen(claimed)
+                raise
+            self.fail(claimed, "States.Timeout", f"the activity task had ended: {code}", allowed=(status,),
+                      end_task=False)
+            raise Conflict(f"the activity task of worker run {info['worker']} has already ended ({code})") from exc
+        except BotoCoreError as exc:
+            self._reopen(claimed)
+            raise ServiceUnavailable(f"Step Functions is unreachable: {exc}") from exc
+        observe.note(observe.current(), "Update Parent Job Information")
+        job_updates.set_run(self.db, info["job"], info["worker"], allowed=ACTIVE_STATUSES, status=status, **fields)
+        self._notify(info)
+        return claimed
+
+    def _reopen(self, info: dict) -> None:
+        """Undo a finish whose activity task could not be completed, so the worker can retry."""
+        self.workers.transition(info, "RUNNING", allowed=(info["status"],))
+
+    def fail(self, info: dict, error: str, cause: str, allowed=ACTIVE_STATUSES, end_task: bool = True,
+             notify: bool = True, batch_job_id: str | None = None) -> bool:
+        """Fail an unfinished run: its item, its activity task, its job's entry, its Batch job; tell the queue.
+
+        False, and nothing written, if the run is no longer in `allowed` (it finished, or was failed already).
+        """
+        failure = dumps({"error": error, "cause": cause})
+        try:
+            self.workers.transition(info, "FAILED", allowed=allowed, error=failure)
+        except Conflict:
+            return False
+        if end_task:
+            self.fail_task(info["task_token"], error, cause)
+        job_updates.set_run(self.db, info["job"], info["worker"], allowed=ACTIVE_STATUSES, status="FAILED",
+                            error=failure)
+        if batch_job_id:
+            self.clients.batch.terminate_job(jobId=batch_job_id, reason=cause[:256])
+        if notify:
+            self._notify(info)
+        return True
+
+    def fail_task(self, task_token: str, error: str, cause: str) -> None:
+        """End an activity task as failed; one that has ended already is fine."""
+        try:
+            self.clients.sfn.send_task_failure(taskToken=task_token, error=error, cause=cause[:32768])
+        except ClientError as exc:  # the task ended already (timed out, or its execution stopped)
+            log.info("activity task already ended: %s", exc)
+
+    def stop_all(self, job: dict, error: str, cause: str) -> None:
+        """Fail the unfinished runs of a job that has ended and terminate their Batch jobs."""
+        for key, run in job.items():
+            if not key.startswith(RUN_ATTR) or run.get("status") not in ACTIVE_STATUSES:
+                continue
+            info = self.workers.get(run["worker"])
+            if info is None:  # no run item (lost): its job's entry and Batch job are all there is to end
+                job_updates.set_run(self.db, job["urn"], run["worker"], allowed=ACTIVE_STATUSES, status="FAILED",
+                                    error=dumps({"error": error, "cause": cause}))
+                if run.get("batch_job_id"):
+                    self.clients.batch.terminate_job(jobId=run["batch_job_id"], reason=cause[:256])
+                continue
+            self.fail(info, error, cause, end_task=False, notify=False, batch_job_id=run.get("batch_job_id"))
+
+    def _notify(self, info: dict) -> None:
+        self._send({"type": "update-job", "job": info["job"], "worker": info["worker"]}, "Send Update Job Message")

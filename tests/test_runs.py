@@ -1,0 +1,252 @@
+"""A run's lifecycle and the loops stepped one message or one poll at a time, against moto in process.
+
+No HTTP server and no background loop runs here: the API is called through Flask's test client,
+the Queue with `run_once`, the Activity Poller with `poll_once`, `wanted` and `watch_once`.
+"""
+
+import sys
+import threading
+import time
+import uuid
+
+import fakeredis
+import pytest
+from moto import mock_aws
+
+from emulators import aws as emulated_aws
+from emulators import batch_local, sfn_activities
+from harness.provision import provision
+from server.config import Settings
+from server.resources import RUN
+from server.service import Service
+
+SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
+
+
+@pytest.fixture(scope="module")
+def stepped():
+    """A Service on moto in process, its loops not started."""
+    emulated_aws.install()
+    with mock_aws():
+        service = Service(Settings(endpoint_url=None, access_key_id="testing", secret_access_key="testing",
+                                   redis_url=None), fakeredis.FakeRedis(server=fakeredis.FakeServer()))
+        provision(service.clients, service.settings.names, log=lambda text: None)
+        yield service
+        service.poller.stop()
+        sfn_activities.wake_all()
+        batch_local.kill_all()
+
+
+@pytest.fixture
+def api(stepped):
+    client = stepped.app.test_client()
+
+    def call(method, path, expect=None, **kw):
+        response = client.open(path, method=method, **kw)
+        if expect is not None:
+            assert response.status_code == expect, response.get_json()
+        return response.get_json()
+
+    return call
+
+
+def one_step_job(api, command=SLEEPER):
+    name = f"w-{uuid.uuid4().hex[:8]}"
+    worker = api("POST", "/v2/definitions", 201, json={"type": "worker", "name": name, "command": command})
+    job = api("POST", "/v2/definitions", 201, json={"type": "job", "name": f"j-{name}", "definition": {
+        "StartAt": "A", "States": {"A": {"Type": "Task", "Resource": worker["urn"], "End": True}}}})
+    return job, worker
+
+
+def start_job(stepped, api, job_def) -> str:
+    """Request a job and let the Queue take the request; the job's URN."""
+    request = api("POST", "/v2/jobs/requests", 202, json={"definition": job_def["urn"], "input": {"n": 1}})
+    while stepped.queue.run_once(wait=0):
+        pass
+    job = api("GET", f"/v2/jobs/requests/{request['urn']}", 200)["job"]
+    assert job is not None
+    return job
+
+
+def take_task(stepped, worker) -> dict:
+    """The Activity Poller takes the job's task: the run it made, as stored."""
+    assert worker["activity_arn"] in stepped.poller.wanted()
+    assert stepped.poller.poll_once(worker["activity_arn"])
+    runs = [r for r in stepped.worker_info.running() if r["definition"] == worker["urn"]]
+    assert len(runs) == 1
+    return stepped.worker_info.get(runs[0]["worker"], fresh=True)
+
+
+def stored(stepped, info) -> tuple[dict, dict]:
+    """The run's item and its job's item, as DynamoDB holds them."""
+    return stepped.db.get(RUN + info["worker"]), stepped.db.get(info["job"])
+
+
+def test_each_transition_applied_twice_changes_nothing_the_second_time(stepped, api):
+    job_def, worker = one_step_job(api)
+    start_job(stepped, api, job_def)
+    info = take_task(stepped, worker)
+    runs = stepped.runs
+
+    before = stored(stepped, info)
+    runs.submitted(info, "another-batch-job")  # a second submission record: the first one stands
+    assert stored(stepped, info) == before
+    assert before[1]["run_" + info["worker"]]["batch_job_id"] == info["batch_job_id"]
+
+    runs.start(info)
+    after_start = stored(stepped, info)
+    assert after_start[0]["status"] == "RUNNING" and after_start[1]["run_" + info["worker"]]["status"] == "RUNNING"
+    runs.start(info)
+    assert stored(stepped, info) == after_start
+
+    runs.finish(info, "SUCCEEDED", {"output": {"done": 1}})
+    finished = stored(stepped, info)
+    assert finished[1]["run_" + info["worker"]]["status"] == "SUCCEEDED"
+    with pytest.raises(Exception) as second:
+        runs.finish(info, "SUCCEEDED", {"output": {"done": 2}})
+    assert getattr(second.value, "status_code", None) == 409
+    assert runs.fail(info, "Worker.Exited", "late") is False  # a failure arriving after the finish
+    assert stored(stepped, info) == finished
+
+    while stepped.queue.run_once(wait=0):
+        pass
+    job = api("GET", f"/v2/jobs/{info['job']}", 200)
+    assert job["status"] == "COMPLETED" and job["output"] == {"done": 1}
+    assert [w["status"] for w in job["workers"]] == ["SUCCEEDED"]
+
+
+def test_a_redelivered_request_message_makes_one_job_and_one_execution(stepped, api):
+    job_def, _ = one_step_job(api)
+    request = api("POST", "/v2/jobs/requests", 202, json={"definition": job_def["urn"]})
+    sqs, url = stepped.clients.sqs, stepped.queue.url
+    message = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1)["Messages"][0]
+    stepped.queue.handle(message)
+    first = api("GET", f"/v2/jobs/{api('GET', '/v2/jobs/requests/' + request['urn'], 200)['job']}", 200)
+    # The process died before its delete landed: SQS delivers the same message again.
+    stepped.queue.handle(message)
+    again = api("GET", f"/v2/jobs/requests/{request['urn']}", 200)
+    assert again["job"] == first["urn"]
+    assert api("GET", f"/v2/jobs/{first['urn']}", 200)["created_at"] == first["created_at"]
+    jobs = [j for j in api("GET", "/v2/jobs", 200)["jobs"] if j["request"] == request["urn"]]
+    assert len(jobs) == 1
+    executions = stepped.clients.sfn.list_executions(stateMachineArn=job_def["state_machine_arn"])["executions"]
+    assert len(executions) == 1
+
+
+def test_results_are_kept_out_of_the_job_item_and_read_back_in_order(stepped, api):
+    job_def, worker = one_step_job(api)
+    start_job(stepped, api, job_def)
+    info = stepped.runs.start(take_task(stepped, worker))
+    big = "x" * 150_000  # three of these would not fit one 400 KB item
+    for i in range(5):
+        assert stepped.runs.add_result(info, {"worker": info["worker"], "data": {"i": i, "pad": big},
+                                              "files": [], "at": "t"}) == i + 1
+    job = api("GET", f"/v2/jobs/{info['job']}", 200)
+    assert [r["data"]["i"] for r in job["results"]] == [0, 1, 2, 3, 4]
+    assert [r["data"]["i"] for r in job["workers"][0]["results"]] == [0, 1, 2, 3, 4]
+    stepped.runs.fail(info, "Test.Done", "test over")
+
+
+def test_a_long_poll_answers_on_a_change_and_at_its_deadline(stepped, api):
+    job_def, worker = one_step_job(api)
+    job_urn = start_job(stepped, api, job_def)
+    info = stepped.runs.start(take_task(stepped, worker))
+
+    # At its deadline: nothing changed, the job as it is.
+    unchanged = api("GET", f"/v2/jobs/{job_urn}?wait=0.2", 200)
+    assert unchanged["status"] == "RUNNING" and unchanged["results"] == []
+
+    # On a change: a result posted while the poll waits is in its answer.
+    answers = []
+    poll = threading.Thread(target=lambda: answers.append(api("GET", f"/v2/jobs/{job_urn}?wait=20", 200)))
+    poll.start()
+    time.sleep(0.1)  # not a timing assertion: the change is found whether the poll began before it or not
+    stepped.runs.add_result(info, {"worker": info["worker"], "data": "r1", "files": [], "at": "t"})
+    poll.join(30)
+    assert [r["data"] for r in answers[0]["results"]] == ["r1"]
+
+    # An ended job answers at once, whatever the wait.
+    stepped.runs.fail(info, "Test.Done", "test over")
+    while stepped.queue.run_once(wait=0):
+        pass
+    assert api("GET", f"/v2/jobs/{job_urn}?wait=20", 200)["status"] == "FAILED"
+
+
+@pytest.mark.parametrize("bad", ["21", "-1", "abc", "nan", "inf", ""])
+def test_a_bad_wait_is_a_400_naming_it(stepped, api, bad):
+    job_def, _ = one_step_job(api)
+    request = api("POST", "/v2/jobs/requests", 202, json={"definition": job_def["urn"]})
+    body = api("GET", f"/v2/jobs/requests/{request['urn']}?wait={bad}", 400)
+    assert body["error"]["code"] == "BadRequest" and "'wait'" in body["error"]["message"]
+
+
+def test_a_task_taken_but_never_submitted_fails_its_run_and_its_job(stepped, api):
+    job_def, worker = one_step_job(api)
+    job_urn = start_job(stepped, api, job_def)
+    # A poller took the task and recorded the run, then died before SubmitJob.
+    task = stepped.clients.sfn_poll.get_activity_task(activityArn=worker["activity_arn"], workerName="dead")
+    from server import asl
+
+    effective, _, _ = asl.unwrap(task["input"])
+    info, _ = stepped.runs.create(task["taskToken"], job_urn, worker["urn"], effective)
+    assert stepped.poller.watch_once() == 0  # within the grace period: it may still be submitted
+    stepped.settings.unsubmitted_grace_seconds = 0
+    try:
+        assert stepped.poller.watch_once() == 1
+    finally:
+        stepped.settings.unsubmitted_grace_seconds = 60
+    deadline = time.monotonic() + 20
+    while api("GET", f"/v2/jobs/{job_urn}", 200)["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the job stayed RUNNING"
+        stepped.queue.run_once(wait=0)
+    job = api("GET", f"/v2/jobs/{job_urn}", 200)
+    assert job["status"] == "FAILED" and job["error"]["error"] == "Worker.NotSubmitted"
+    assert [w["status"] for w in job["workers"]] == ["FAILED"]
+
+
+def test_the_poller_holds_no_thread_per_definition(stepped, api):
+    poller = stepped.poller
+    while stepped.queue.run_once(wait=0):  # the jobs other tests left running end first
+        pass
+    for job in api("GET", "/v2/jobs?status=RUNNING", 200)["jobs"]:
+        api("POST", f"/v2/jobs/{job['urn']}/cancel", 200)
+    definitions = [one_step_job(api) for _ in range(200)]
+    assert poller.discover_once() == set() and poller.polling() == []  # 200 definitions, nothing running
+
+    job_def, worker = definitions[0]
+    job_urn = start_job(stepped, api, job_def)
+    assert poller.discover_once() == {worker["activity_arn"]}
+    assert poller.polling() == [worker["activity_arn"]]
+    deadline = time.monotonic() + 20
+    while not stepped.worker_info.running():  # the poll thread took the task
+        assert time.monotonic() < deadline, "the poll thread did not take the task"
+        time.sleep(0.01)
+
+    api("POST", f"/v2/jobs/{job_urn}/cancel", 200)
+    assert poller.discover_once() == set()
+    sfn_activities.wake_all()  # the idle poll returns now, not after its 60 s
+    while poller.polling():
+        assert time.monotonic() < deadline, f"poll threads left: {poller.polling()}"
+        time.sleep(0.01)
+
+
+def test_a_task_taken_when_its_run_cannot_be_recorded_is_failed_at_once(stepped, api, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    job_def, worker = one_step_job(api)
+    job_urn = start_job(stepped, api, job_def)
+
+    def unavailable(info):  # DynamoDB refuses the run's item (a fault, as a throttled or unreachable table)
+        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "down"}}, "PutItem")
+
+    monkeypatch.setattr(stepped.worker_info, "create", unavailable)
+    with pytest.raises(ClientError):
+        stepped.poller.poll_once(worker["activity_arn"])
+    monkeypatch.undo()
+    deadline = time.monotonic() + 20
+    while api("GET", f"/v2/jobs/{job_urn}", 200)["status"] == "RUNNING":  # no message: the sweep sees it
+        assert time.monotonic() < deadline, "the job stayed RUNNING"
+        stepped.queue.reconcile()
+    job = api("GET", f"/v2/jobs/{job_urn}", 200)
+    assert job["status"] == "FAILED" and job["error"]["error"] == "Worker.NotSubmitted"
+    assert job["workers"] == []

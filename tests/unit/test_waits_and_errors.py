@@ -1,0 +1,128 @@
+"""Pure logic of long polls (the `wait` parameter, what counts as a change) and of the bounded error log."""
+
+import threading
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from server.dynamodb_connection import Changes
+from server.errors import BadRequest
+from server.service import ErrorLog
+from server.waits import MAX_WAIT_SECONDS, job_state, request_state, read, wait_seconds
+
+
+@given(st.floats(min_value=0, max_value=MAX_WAIT_SECONDS))
+def test_a_wait_from_0_to_20_seconds_is_taken(seconds):
+    assert wait_seconds({"wait": repr(seconds)}) == seconds
+
+
+@given(st.one_of(st.floats().filter(lambda f: not 0 <= f <= MAX_WAIT_SECONDS).map(repr),
+                 st.text().filter(lambda t: not _number_in_range(t))))
+def test_any_other_wait_is_a_400_naming_the_parameter(raw):
+    with pytest.raises(BadRequest) as raised:
+        wait_seconds({"wait": raw})
+    assert "'wait'" in raised.value.message
+
+
+def _number_in_range(text: str) -> bool:
+    try:
+        return 0 <= float(text) <= MAX_WAIT_SECONDS
+    except ValueError:
+        return False
+
+
+def test_no_wait_means_no_waiting():
+    assert wait_seconds({}) == 0
+
+
+JOB = {"urn": "urn:jobservice:job:1", "status": "RUNNING", "result_count": 1, "updated_at": "a",
+       "run_w1": {"worker": "w1", "status": "SUBMITTED", "updated_at": "a"}}
+
+
+@pytest.mark.parametrize("change", [
+    {"status": "COMPLETED"}, {"result_count": 2},
+    {"run_w1": {"worker": "w1", "status": "RUNNING", "updated_at": "a"}},
+    {"run_w1": {"worker": "w1", "status": "SUBMITTED", "batch_job_id": "b", "updated_at": "a"}},
+    {"run_w2": {"worker": "w2", "status": "SUBMITTED", "updated_at": "b"}},
+])
+def test_a_change_of_status_workers_or_results_ends_a_jobs_wait(change):
+    assert job_state({**JOB, **change}) != job_state(JOB)
+
+
+def test_a_write_that_changes_none_of_them_does_not():
+    assert job_state({**JOB, "updated_at": "b"}) == job_state(JOB)
+
+
+def test_a_request_changes_when_its_status_or_job_does():
+    pending = {"urn": "urn:jobservice:request:1", "status": "PENDING", "job": None}
+    assert request_state({**pending, "status": "FULFILLED", "job": "j"}) != request_state(pending)
+
+
+class OneItem:
+    """A table of one item whose writes notify `changes`, as DynamoDBConnection's do."""
+
+    def __init__(self, item):
+        self.item, self.changes, self.reads = dict(item), Changes(), 0
+
+    def get(self, urn):
+        self.reads += 1
+        return dict(self.item)
+
+    def write(self, **fields):
+        self.item.update(fields)
+        self.changes.notify(self.item["urn"])
+
+
+def test_a_waiter_answers_with_the_written_change():
+    db = OneItem(JOB)
+    written = threading.Timer(0.05, db.write, kwargs={"result_count": 2})
+    written.start()
+    assert read(db, JOB["urn"], 20, job_state)["result_count"] == 2
+    written.cancel()
+
+
+def test_a_waiter_answers_at_its_deadline_with_the_item_as_it_is():
+    db = OneItem(JOB)
+    assert read(db, JOB["urn"], 0.1, job_state) == JOB
+
+
+def test_an_ended_job_is_answered_without_waiting():
+    db = OneItem({**JOB, "status": "FAILED"})
+    read(db, JOB["urn"], 20, job_state)
+    assert db.reads == 1
+
+
+def test_changes_hold_nothing_once_nobody_waits():
+    changes = Changes()
+    with changes.watch("a", "b") as event:
+        changes.notify("b")
+        assert event.is_set()
+    assert changes._waiting == {}
+
+
+def _raised(i):
+    try:
+        raise RuntimeError(f"error {i}")
+    except RuntimeError as exc:
+        return exc
+
+
+def test_the_error_log_keeps_the_latest_few_and_counts_all():
+    log = ErrorLog(size=3)
+    for i in range(10):
+        log.append(_raised(i))
+    assert len(log) == 10
+    assert [str(e) for e in log[0:]] == ["error 7", "error 8", "error 9"]
+    assert [str(e) for e in log[8:]] == ["error 8", "error 9"]
+    assert log[10:] == []
+
+
+def test_draining_the_error_log_empties_it_and_keeps_counting():
+    log = ErrorLog(size=3)
+    log.append(_raised(1))
+    before = len(log)
+    assert [str(e) for e in log.drain()] == ["error 1"]
+    assert list(log) == [] and len(log) == before
+    log.append(_raised(2))
+    assert [str(e) for e in log[before:]] == ["error 2"]
