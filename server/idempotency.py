@@ -5,6 +5,8 @@ A worker that retries `POST /v2/worker/results`, `/v2/worker/finish` or
 The first call claims the key with a conditional put in DynamoDB, runs, and
 stores its answer (status and body) under the key; a repeat gets that answer.
 A call that ends in an error releases the key, so the retry runs for real.
+A key is bound to its call (the endpoint, its query, and the body's type and
+length): the same key on another call is a 409, never another call's answer.
 """
 
 import functools
@@ -22,6 +24,13 @@ _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 PREFIX = "urn:jobservice:idempotency:"
 
 
+def _fingerprint(endpoint: str) -> str:
+    """What binds a key to its call, read without consuming the body (a multipart upload reads it later)."""
+    parts = (endpoint, request.query_string.decode("latin-1"), request.content_type or "",
+             str(request.content_length or 0))
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
 def keyed(view):
     """Decorate a worker write handler: a call with an Idempotency-Key runs at most once per run and key."""
 
@@ -35,8 +44,12 @@ def keyed(view):
         service = current_service()
         info = service.worker_info.authenticate(request.headers.get("Authorization"))  # 401 before anything
         urn = PREFIX + hashlib.sha256(f"{info['worker']}\n{key}".encode()).hexdigest()
-        if not service.db.put_new({"urn": urn, "state": "pending", "created_at": now()}, label="Claim Idempotency Key"):
+        call = _fingerprint(view.__name__)
+        claim = {"urn": urn, "state": "pending", "call": call, "created_at": now()}
+        if not service.db.put_new(claim, label="Claim Idempotency Key"):
             stored = service.db.get(urn, label="Get Idempotency Key")
+            if stored and stored.get("call", call) != call:
+                raise Conflict(f"this {HEADER} was used for another call (endpoint or body): use a new key per call")
             if stored and stored.get("state") == "done":
                 return Response(stored["body"], status=int(stored["status"]), mimetype="application/json")
             raise Conflict(f"a call with this {HEADER} is still in progress; retry it")

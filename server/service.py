@@ -18,8 +18,6 @@ from .worker_info import WorkerInfo
 log = logging.getLogger(__name__)
 ROLES = ("api", "queue", "poller")
 #: Unexpected errors kept for tests to raise again (each is logged in full); more are only logged.
-MAX_ERRORS_KEPT = 100
-
 
 class Service:
     """The service for one deployment; `start(roles)` runs its loops in threads."""
@@ -66,8 +64,8 @@ class Service:
     def report_error(self) -> None:
         """Keep an unexpected error of a background thread, for tests to raise again."""
         exc = sys.exc_info()[1]
-        if exc is not None and len(self.errors) < MAX_ERRORS_KEPT:
-            self.errors.append(exc)
+        if exc is not None:
+            self.errors.append(exc)  # the log keeps the latest `errors_kept`
 
     def take_errors(self) -> list[BaseException]:
         """The errors kept so far, removed from the log (for a caller that checks them once)."""

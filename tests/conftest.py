@@ -13,6 +13,30 @@ WORKERS = os.path.join(os.path.dirname(__file__), "workers")
 BEHAVE = [sys.executable, os.path.join(WORKERS, "behave.py")]
 
 
+@pytest.fixture(scope="module")
+def emulated_aws():
+    """The harness's own emulator, as the service reaches it in process: (EmbeddedAWS, a boto3 client factory).
+
+    Never `mock_aws` here: it resets every moto backend of the process (the session's service's
+    too) and, being a plain mock, runs none of the harness's extensions (emulators/scope.py).
+    """
+    import boto3
+
+    from emulators import EmbeddedAWS
+
+    with EmbeddedAWS() as aws:
+        transport = aws.transport()
+
+        def client(service_name):
+            made = boto3.client(service_name, endpoint_url=aws.endpoint, region_name="us-east-1",
+                                aws_access_key_id=aws.credentials.access_key_id,
+                                aws_secret_access_key=aws.credentials.secret_access_key)
+            made.meta.events.register("before-send", transport)
+            return made
+
+        yield aws, client
+
+
 @pytest.fixture(scope="session")
 def running():
     """The whole Job Service on the embedded target, for the test session."""

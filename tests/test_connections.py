@@ -37,7 +37,7 @@ def test_a_stalled_request_line_or_body_is_closed_after_the_read_timeout(small):
     assert closed_by_server(line) == b""
     answer = closed_by_server(body)
     assert answer.startswith(b"HTTP/1.1 408") and b"RequestTimeout" in answer
-    assert small.service.errors == []
+    assert list(small.service.errors) == []
 
 
 def test_past_the_bound_the_api_answers_503_at_once_and_recovers(small):

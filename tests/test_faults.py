@@ -255,3 +255,15 @@ def test_the_same_idempotency_key_from_the_same_run_repeats_the_first_answer(cli
     assert [r["data"] for r in client.get_job(two.job)["results"]] == [3]
     for worker in (one, two):
         worker.release()
+
+
+def test_an_idempotency_key_reused_on_another_call_is_a_409_not_the_other_calls_answer(client, hold):
+    worker = hold()
+    assert worker.call("POST", "/v2/workers/start", json={}).status_code == 200
+    upload = worker.call("POST", "/v2/workers/files?name=a.txt", data=b"abc",
+                         headers={"Idempotency-Key": "k1", "Content-Type": "application/octet-stream"})
+    reused = worker.call("POST", "/v2/worker/results", json={"data": 1}, headers={"Idempotency-Key": "k1"})
+    assert upload.status_code == 201
+    assert reused.status_code == 409 and "another call" in reused.json()["error"]["message"]
+    assert client.get_job(worker.job)["results"] == []
+    worker.release()

@@ -11,11 +11,10 @@ import uuid
 
 import fakeredis
 import pytest
-from moto import mock_aws
 
-from emulators import aws as emulated_aws
-from emulators import batch_local, sfn_activities
+from emulators import sfn_activities
 from harness.provision import provision
+from harness.service import names_for
 from server.config import Settings
 from server.resources import RUN
 from server.service import Service
@@ -24,17 +23,16 @@ SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
 
 
 @pytest.fixture(scope="module")
-def stepped():
-    """A Service on moto in process, its loops not started."""
-    emulated_aws.install()
-    with mock_aws():
-        service = Service(Settings(endpoint_url=None, access_key_id="testing", secret_access_key="testing",
-                                   redis_url=None), fakeredis.FakeRedis(server=fakeredis.FakeServer()))
-        provision(service.clients, service.settings.names, log=lambda text: None)
-        yield service
-        service.poller.stop()
-        sfn_activities.wake_all()
-        batch_local.kill_all()
+def stepped(emulated_aws):
+    """A Service on the harness's emulator, called in process (no HTTP), its loops not started."""
+    aws, _ = emulated_aws
+    service = Service(Settings(endpoint_url=aws.endpoint, access_key_id=aws.credentials.access_key_id,
+                               secret_access_key=aws.credentials.secret_access_key, redis_url=None,
+                               names=names_for(f"runs{uuid.uuid4().hex[:6]}")),
+                      fakeredis.FakeRedis(server=fakeredis.FakeServer()), aws.transport())
+    provision(service.clients, service.settings.names, log=lambda text: None)
+    yield service
+    service.poller.stop()
 
 
 @pytest.fixture
