@@ -14,7 +14,7 @@ from datetime import datetime
 
 from botocore.exceptions import ClientError
 
-from . import asl, job_updates, lifecycle, observe
+from . import asl, clock, job_updates, lifecycle, observe
 from .dynamodb_connection import dumps, now
 from .errors import Conflict
 from .resources import JOB, RUN_ATTR, WORKER, aws_name
@@ -149,7 +149,7 @@ class ActivityPoller:
                         continue
                     run = by_job[job["jobId"]]
                     failed += self.fail_run(run, "Worker.Exited", self._exit_cause(run, job))
-            cutoff = time.time() - UNSUBMITTED_GRACE_SECONDS
+            cutoff = clock.now() - UNSUBMITTED_GRACE_SECONDS
             for run in runs:
                 if not run.get("batch_job_id") and _epoch(run["created_at"]) < cutoff:
                     failed += self.fail_run(run, "Worker.NotSubmitted",
@@ -181,7 +181,7 @@ class ActivityPoller:
             except Exception:  # noqa: BLE001 - keep watching through a bad moment
                 self.service.report_error()
                 log.warning("activity poller error", exc_info=True)
-            self._discover.wait(self.settings.batch_watch_seconds)
+            clock.wait(self._discover, self.settings.batch_watch_seconds, drive=False)
 
     def _ensure_threads(self) -> None:
         for arn in self.definitions():
@@ -204,7 +204,7 @@ class ActivityPoller:
                 if not isinstance(exc, ClientError):  # a backend's refusal is no bug of ours
                     self.service.report_error()
                 log.warning("polling %s failed; retrying in %.1f s", arn, backoff, exc_info=True)
-                self._stop.wait(backoff)
+                clock.wait(self._stop, backoff, drive=False)
                 backoff = min(backoff * 2, 5.0)
 
     def discover_soon(self) -> None:

@@ -4,6 +4,7 @@ import logging
 import sys
 import threading
 
+from . import clock
 from .activity_poller import ActivityPoller
 from .api_server import create_app
 from .clients import Clients
@@ -77,7 +78,8 @@ class Service:
             except Exception:  # noqa: BLE001 - any failure is reported, none raised
                 log.warning("health: %s is unreachable", name, exc_info=True)
                 failing[name] = "unreachable"
-        body = {"status": "ok" if not failing else "unavailable", "target": self.settings.target}
+        body = {"status": "ok" if not failing else "unavailable", "target": self.settings.target,
+                "clock": clock.CLOCK.describe()}
         if failing:
             body["failing"] = failing
             body["error"] = {"code": "ServiceUnavailable",
