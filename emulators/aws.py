@@ -4,7 +4,7 @@ import logging
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-from . import batch_local, dispatch_cache, dynamodb_atomic, scope, sfn_activities, sigv4
+from . import batch_local, clocked, dispatch_cache, dynamodb_atomic, scope, sfn_activities, sigv4
 
 
 def install() -> None:
@@ -12,6 +12,7 @@ def install() -> None:
     sfn_activities.install()
     batch_local.install()
     dynamodb_atomic.install()
+    clocked.install()
 
 
 class EmbeddedAWS:

@@ -13,6 +13,8 @@ import select
 import socket
 import threading
 
+from server import clock
+
 _local = threading.local()
 
 
@@ -46,13 +48,27 @@ def scoped(app):
     def harness_emulator(environ, start_response):
         previous = getattr(_local, "environ", None)
         _local.environ = environ
+        # A call in flight holds the clock still (skip mode), except a long poll that waits for work.
+        holds = not _long_poll(environ)
+        if holds:
+            clock.CLOCK.hold(clock.thread_key())
         try:
             return app(environ, start_response)
         finally:
             _local.environ = previous
+            if holds:
+                clock.CLOCK.release(clock.thread_key())
 
     harness_emulator.wrapped = app
     return harness_emulator
+
+
+#: Calls that wait for work to appear: they are not "something happening" for the clock.
+LONG_POLLS = ("AWSStepFunctions.GetActivityTask", "AmazonSQS.ReceiveMessage")
+
+
+def _long_poll(environ) -> bool:
+    return environ.get("HTTP_X_AMZ_TARGET") in LONG_POLLS or "Action=ReceiveMessage" in environ.get("QUERY_STRING", "")
 
 
 _servers: list[tuple[int, object]] = []  # (port, the credentials it accepts or None), oldest first

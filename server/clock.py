@@ -255,7 +255,7 @@ class Clock:
         the wait ends once virtual time passes it for any other reason.
         """
         if self._kind == "real" and self._anchor_wall is None and not release:
-            return event.wait(timeout)
+            return threading.Event.wait(event, timeout)
         at = None if timeout is None else self.now() + max(0.0, timeout)
         with self._waiting(at if drive else None, release):
             while not event.is_set():
@@ -266,7 +266,7 @@ class Clock:
                     if left <= 0:
                         return event.is_set()
                     step = min(left / self._rate, EVENT_SLICE_SECONDS)
-                event.wait(step)
+                threading.Event.wait(event, step)
             return True
 
     def next_deadline(self) -> float | None:
@@ -318,6 +318,11 @@ def thread_key():
     return ("thread", threading.get_ident())
 
 
+def worker_key(worker_id: str) -> tuple:
+    """The hold a worker run's process keeps while it runs (a worker's clock sleep lifts it)."""
+    return ("worker", worker_id)
+
+
 #: The clock of this process. The harness configures it; everything else reads it.
 CLOCK = Clock()
 
@@ -340,11 +345,3 @@ def sleep(seconds: float, release=()) -> None:
 
 def wait(event: threading.Event, timeout: float | None = None, release=(), drive: bool = True) -> bool:
     return CLOCK.wait(event, timeout, release, drive)
-
-
-def require_wall(target: str, mode: str) -> None:
-    """Refuse a virtual clock for a target whose time is not ours (localstack, aws, a remote service)."""
-    kind, _ = parse_mode(mode)
-    if kind != "real" and target != "embedded":
-        raise ClockError(f"--clock {mode} needs the embedded target: on {target} time is the wall clock "
-                         "(AWS's timers cannot be skipped); use --clock real or --target embedded")

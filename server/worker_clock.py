@@ -20,11 +20,6 @@ MAX_WALL_SECONDS = 20.0
 MAX_SLEEP_SECONDS = 366 * 24 * 3600
 
 
-def worker_key(worker_id: str) -> tuple:
-    """The hold a worker's process keeps on the clock while it runs (emulators/batch_local.py takes it)."""
-    return ("worker", worker_id)
-
-
 def _authenticated() -> dict:
     return current_service().worker_info.authenticate(request.headers.get("Authorization"))
 
@@ -46,5 +41,5 @@ def sleep():
             or not 0 <= seconds <= MAX_SLEEP_SECONDS):
         raise BadRequest(f"'seconds' must be a number from 0 to {MAX_SLEEP_SECONDS}")
     until = clock.now() + seconds
-    clock.CLOCK.sleep_until(until, release=(worker_key(info["worker"]),), max_wall=MAX_WALL_SECONDS)
+    clock.CLOCK.sleep_until(until, release=(clock.worker_key(info["worker"]),), max_wall=MAX_WALL_SECONDS)
     return jsonify({**clock.CLOCK.describe(), "left": round(max(0.0, until - clock.now()), 3)})
