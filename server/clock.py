@@ -208,7 +208,7 @@ class Clock:
                     self._suspended[key] -= 1
                     if self._suspended[key] <= 0:
                         del self._suspended[key]
-                if entry is not None:
+                if entry is not None and entry in self._deadlines:  # step() drops deadlines that passed
                     self._deadlines.remove(entry)
                     heapq.heapify(self._deadlines)
                 self._activity += 1
@@ -276,10 +276,12 @@ class Clock:
     # -- skip mode --
     def step(self) -> bool:
         """Jump to the next deadline if nothing is happening now (one move of skip mode); True if it jumped."""
+        with self._cond:
+            now = self.now()
+            while self._deadlines and self._deadlines[0][0] <= now:
+                heapq.heappop(self._deadlines)
         nxt = self.next_deadline()
         if nxt is None or not self.idle():
-            return False
-        if nxt <= self.now():
             return False
         self._jump_to(nxt)
         return True
