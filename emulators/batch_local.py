@@ -131,6 +131,7 @@ def _run(job) -> None:
     # A running worker holds the clock still (skip mode) unless it sleeps on it (/v2/worker/sleep).
     key = clock.worker_key(env.get("JOBSERVICE_WORKER_ID") or job.job_id)
     clock.CLOCK.hold(key)
+    _release_submitted(job)
     try:
         if not clock.wait(_exited(proc), limit):  # the attempt timeout, in the clock's seconds
             job.job_stopped_reason = f"Job attempt duration exceeded timeout ({limit} s)"
@@ -214,10 +215,27 @@ def _init(job, *args, **kwargs) -> None:
     """Replace Job.__init__: remember whether the harness's server submitted the job."""
     _stock_init(job, *args, **kwargs)
     job.jobservice_local = scope.active()
+    if job.jobservice_local:  # submitted: happening from now until its process holds the clock itself
+        clock.CLOCK.hold(_submitted(job))
+
+
+def _submitted(job) -> tuple:
+    return ("batch job", job.job_id)
+
+
+def _release_submitted(job) -> None:
+    if getattr(job, "jobservice_holds", True) and _local(job):
+        job.jobservice_holds = False
+        clock.CLOCK.release(_submitted(job))
 
 
 def _dispatch_run(job) -> None:
-    (_run if _local(job) else _stock_run)(job)
+    if not _local(job):
+        return _stock_run(job)
+    try:
+        _run(job)
+    finally:
+        _release_submitted(job)
 
 
 def _dispatch_terminate(job, reason: str) -> None:

@@ -176,6 +176,43 @@ def _evaluation_environment(self):
     return env
 
 
+# -- an execution that ended is news until someone reads it --
+#: How long an ended execution that nobody describes holds skip mode still (wall seconds).
+UNREAD_END_SECONDS = 2.0
+_unread: dict = {}  # execution ARN -> monotonic time it ended
+_unread_lock = threading.Lock()
+_stock_ended = sfn_activities.ActivityBackend._ended
+_stock_describe = sfn_activities.ActivityBackend.describe_execution
+
+
+def _ended(self, execution):
+    with _unread_lock:
+        _unread[execution.exec_arn] = _time.monotonic()
+    clock.CLOCK.touch()
+    return _stock_ended(self, execution)
+
+
+def _describe_execution(self, execution_arn, *args, **kwargs):
+    result = _stock_describe(self, execution_arn, *args, **kwargs)
+    if getattr(result, "exec_status", None) != "RUNNING":
+        with _unread_lock:
+            _unread.pop(execution_arn, None)
+    return result
+
+
+def no_end_unread() -> bool:
+    """True when every execution that ended has been described since (or ended a while ago).
+
+    The service learns that an execution ended by describing it; until then the end is
+    something happening, as a visible message is: skip mode does not jump past it.
+    """
+    with _unread_lock:
+        stale = _time.monotonic() - UNREAD_END_SECONDS
+        for arn in [arn for arn, at in _unread.items() if at < stale]:
+            del _unread[arn]
+        return not _unread
+
+
 _installed = False
 
 
@@ -194,4 +231,7 @@ def install() -> None:
     execute_state.threading = _proxy(threading, Event=_event)
     Program.eval = _program_eval
     sfn_activities._Worker._get_evaluation_environment = _evaluation_environment
+    sfn_activities.ActivityBackend._ended = _ended
+    sfn_activities.ActivityBackend.describe_execution = _describe_execution
+    clock.CLOCK.add_idle_check(no_end_unread)
     _installed = True

@@ -13,11 +13,13 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from server import observe
 
 from .errors import HarnessError
 from .client import JOB_END_STATUSES, Client, JobServiceError
+from .clock import ServiceClock
 from .failures import around_failure, asl_steps, job_summary, request_summary
 from .scenario import TemplateError, _worker_ref, bind_asl, lookup, render
 from .trace import Trace, format_event
@@ -103,13 +105,15 @@ class Failed(HarnessError):
         self.message, self.expected, self.actual, self.cause = message, expected, actual, cause
 
 
-def run_scenario(scenario, service, say=None, progress=None) -> Result:
+def run_scenario(scenario, service, say=None, progress=None, clock=None) -> Result:
     """Run one scenario against `service` (a started RunningService) and return its Result.
 
     `progress(what, status, seconds)` hears about each wait while it lasts (a live status line).
+    `clock` (real, skip, scale=N) overrides the scenario's own `clock:`.
     """
     say = say or (lambda text: None)
     run = _Run(scenario, service, say)
+    run.clock_mode = clock or scenario.clock
     run.progress = progress or (lambda what, status, seconds: None)
     return run.execute()
 
@@ -125,31 +129,19 @@ class _Run:
         self.vars = {"workers": {}, "jobs": {}}
         self.signals = None
         self.progress = lambda what, status, seconds: None
+        self.clock = ServiceClock(service)
+        self.clock_mode = None
 
     def execute(self) -> Result:
         result = Result(scenario=self.scenario)
         started = time.monotonic()
         trace = Trace().start()
         self.signals = tempfile.mkdtemp(prefix="scenario-signals-")
-        self.say(f"scenario {self.scenario.name} ({self.scenario.path})")
+        self.say(f"scenario {self.scenario.name} ({self.scenario.path})"
+                 + (f" on clock {self.clock_mode}" if self.clock_mode else ""))
         try:
-            steps = list(self.scenario.steps)
-            if not any(s.action == "register" for s in steps):
-                from .scenario import Step
-
-                names = list(self.scenario.workers) + list(self.scenario.jobs)
-                steps.insert(0, Step(index=0, action="register", args=names, name="register " + ", ".join(names)))
-            for step in steps:
-                if not self._step(step, result):
-                    break
-            else:
-                result.passed = True
-            if result.passed and self.scenario.conformance:
-                if getattr(self.service, "observable", True):
-                    self._conformance(result, trace)
-                else:  # its arrows are recorded in the other process
-                    self.say("  skip      conformance with the documented sequence: the service runs in another "
-                             "process (run without --url to check it)")
+            with self.clock.use(self.clock_mode):
+                self._steps(result, trace)
         finally:
             result.events = trace.stop()
             shutil.rmtree(self.signals, ignore_errors=True)
@@ -158,6 +150,26 @@ class _Run:
         self.say(f"{verdict} {self.scenario.name}: {sum(s.ok for s in result.steps)}/{len(result.steps)} steps "
                  f"in {result.seconds:.2f}s")
         return result
+
+    def _steps(self, result, trace) -> None:
+        """Register (unless a step does), run the steps in order, check conformance if asked."""
+        steps = list(self.scenario.steps)
+        if not any(s.action == "register" for s in steps):
+            from .scenario import Step
+
+            names = list(self.scenario.workers) + list(self.scenario.jobs)
+            steps.insert(0, Step(index=0, action="register", args=names, name="register " + ", ".join(names)))
+        for step in steps:
+            if not self._step(step, result):
+                break
+        else:
+            result.passed = True
+        if result.passed and self.scenario.conformance:
+            if getattr(self.service, "observable", True):
+                self._conformance(result, trace)
+            else:  # its arrows are recorded in the other process
+                self.say("  skip      conformance with the documented sequence: the service runs in another "
+                         "process (run without --url to check it)")
 
     def _step(self, step, result) -> bool:
         if step.note:
@@ -312,8 +324,8 @@ class _Run:
             raise Failed("expected a URN", "a URN string", urn)
         while True:
             resource = get(urn)
-            problem = _mismatch({k: v for k, v in expected.items() if k != "where"}, resource) \
-                or _where(expected.get("where") or {}, resource)
+            problem = _mismatch({k: v for k, v in expected.items() if k not in ("where", "durations")}, resource) \
+                or _where(expected.get("where") or {}, resource) or _durations(expected.get("durations") or [], resource)
             if problem is None:
                 return resource
             settled = resource.get("status") in ends
@@ -367,8 +379,12 @@ class _Run:
         return None, ""
 
     def do_sleep(self, step):
-        time.sleep(step.args)
+        self.clock.sleep(step.args)
         return None, ""
+
+    def do_advance(self, step):
+        now = self.clock.advance(step.args)
+        return None, f"now {now.isoformat(timespec='seconds')}"
 
     def do_cancel(self, step):
         args = render(step.args, self.vars)
@@ -433,9 +449,25 @@ def _where(paths: dict, resource):
     return None
 
 
+def _durations(specs: list, resource):
+    """The first `durations` entry (seconds between two ISO times of the resource) out of its bounds."""
+    for spec in specs:
+        label = f"{spec['from']} -> {spec['to']}"
+        try:
+            start, end = (datetime.fromisoformat(str(lookup(resource, spec[k])).replace("Z", "+00:00"))
+                          for k in ("from", "to"))
+        except (TemplateError, ValueError) as exc:
+            return label, spec, f"<no time: {exc}>"
+        seconds = (end - start).total_seconds()
+        if seconds < spec.get("at_least", float("-inf")) or seconds > spec.get("at_most", float("inf")):
+            bounds = " and ".join(f"{k.replace('_', ' ')} {spec[k]:g}s" for k in ("at_least", "at_most") if k in spec)
+            return f"{label} (seconds)", bounds, round(seconds, 3)
+    return None
+
+
 def _relevant(resource, expected) -> dict:
     """The fields of the resource that the expectation talks about (plus its status)."""
-    keys = ["status"] + [k for k in expected if k not in ("status", "where")]
+    keys = ["status"] + [k for k in expected if k not in ("status", "where", "durations")]
     out = {k: resource.get(k) for k in keys if k in resource}
     for path in expected.get("where") or {}:
         try:

@@ -7,9 +7,11 @@ import threading
 from dataclasses import replace
 
 
+from server.clock import CLOCK
 from server.config import Names, Settings
 from server.service import Service
 
+from .clock import check_target
 from .errors import ServiceStartError
 from .http_server import MAX_CONNECTIONS, READ_TIMEOUT, BoundedServer
 from .provision import clients_for, provision
@@ -113,9 +115,12 @@ class RunningService:
                  region: str | None = None, public_url: str | None = None, worker_output: str | None = None,
                  roles=("api", "queue", "poller"), workers: str = "batch", batch_endpoint_url: str | None = None,
                  settings_overrides: dict | None = None, say=None, read_timeout: float = READ_TIMEOUT,
-                 max_connections: int = MAX_CONNECTIONS):
+                 max_connections: int = MAX_CONNECTIONS, clock: str | None = None):
         if target not in TARGETS:
             raise ValueError(f"unknown target {target!r}: choose one of {', '.join(TARGETS)}")
+        check_target(target, clock)  # a virtual clock off the embedded target: an error before anything runs
+        #: The process clock's mode while this service runs (None: leave it as it is).
+        self.clock = clock
         self.target, self.host, self.port = target, host, port
         self.api_keys, self.endpoint_url, self.redis_url = tuple(api_keys), endpoint_url, redis_url
         self.prefix, self.region, self.public_url = prefix, region, public_url
@@ -146,6 +151,8 @@ class RunningService:
 
     def _start(self) -> None:
         overrides = dict(self.settings_overrides)
+        if self.clock is not None:
+            CLOCK.configure(self.clock)
         if self.target == "embedded":
             from emulators import EmbeddedAWS
 
@@ -229,6 +236,8 @@ class RunningService:
             self.redis = None
         if self.service is not None:
             self.service = None
+        if self.clock is not None:
+            CLOCK.reset()
 
     def __enter__(self):
         return self.start()

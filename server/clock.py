@@ -59,9 +59,9 @@ class Clock:
         self._anchor_wall = self._anchor_virtual = None  # None: virtual == wall exactly
         self._holds: Counter = Counter()
         self._suspended: Counter = Counter()
-        self._deadlines: list = []  # heap of (virtual time, id)
+        self._deadlines: list = []  # heap of (virtual time, id, waiter?)
         self._ids = itertools.count()
-        self._activity = 0  # bumped by every hold and release: skip needs a quiet period
+        self._last_activity = 0.0  # monotonic time of the last hold, release or wait: skip needs quiet
         self._idle_checks: list = []
         self._settle = settle
         self._skipper = None
@@ -140,6 +140,7 @@ class Clock:
             if virtual > self._anchor_virtual:
                 self._anchor_virtual = virtual
                 self.jumps += 1
+            self._last_activity = time.monotonic()  # what wakes now gets a settle period to act
             self._cond.notify_all()
 
     # -- what is happening --
@@ -147,14 +148,19 @@ class Clock:
         """Something is happening (skip mode does not jump) until `release(key)`."""
         with self._cond:
             self._holds[key] += 1
-            self._activity += 1
+            self._last_activity = time.monotonic()
+
+    def touch(self) -> None:
+        """Something happened just now (work handed to another thread): skip mode waits a settle period."""
+        with self._cond:
+            self._last_activity = time.monotonic()
 
     def release(self, key) -> None:
         with self._cond:
             self._holds[key] -= 1
             if self._holds[key] <= 0:
                 del self._holds[key]
-            self._activity += 1
+            self._last_activity = time.monotonic()
             self._cond.notify_all()
 
     @contextmanager
@@ -195,9 +201,9 @@ class Clock:
         with self._cond:
             for key in keys:
                 self._suspended[key] += 1
-            self._activity += 1
+            self._last_activity = time.monotonic()
             if deadline is not None:
-                entry = (deadline, next(self._ids))
+                entry = (deadline, next(self._ids), True)
                 heapq.heappush(self._deadlines, entry)
             self._cond.notify_all()
         try:
@@ -208,17 +214,17 @@ class Clock:
                     self._suspended[key] -= 1
                     if self._suspended[key] <= 0:
                         del self._suspended[key]
-                if entry is not None and entry in self._deadlines:  # step() drops deadlines that passed
+                if entry is not None:
                     self._deadlines.remove(entry)
                     heapq.heapify(self._deadlines)
-                self._activity += 1
+                self._last_activity = time.monotonic()
 
     def deadline(self, at: float):
         """Register a bare deadline (a message becoming visible, a key expiring): skip may jump to it.
 
         Returns a function that removes it.
         """
-        entry = (at, next(self._ids))
+        entry = (at, next(self._ids), False)
         with self._cond:
             heapq.heappush(self._deadlines, entry)
             self._cond.notify_all()
@@ -279,7 +285,9 @@ class Clock:
         with self._cond:
             now = self.now()
             while self._deadlines and self._deadlines[0][0] <= now:
-                heapq.heappop(self._deadlines)
+                if self._deadlines[0][2]:
+                    return False  # a waiter whose time has come has not woken yet: it is about to act
+                heapq.heappop(self._deadlines)  # a bare deadline that passed
         nxt = self.next_deadline()
         if nxt is None or not self.idle():
             return False
@@ -300,11 +308,10 @@ class Clock:
                 if not self._deadlines or self._holds_active():
                     self._cond.wait(self._settle)
                     continue
-                seen = self._activity
-            time.sleep(self._settle)
-            with self._cond:
-                quiet = seen == self._activity
-            if quiet and self._kind == "skip":
+                quiet_for = time.monotonic() - self._last_activity
+            if quiet_for < self._settle:
+                time.sleep(self._settle - quiet_for)
+            elif self._kind == "skip":
                 self.step()
 
     def _holds_active(self) -> bool:

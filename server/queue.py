@@ -89,7 +89,7 @@ class QueueProcessor:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _handle_safely(self, message: dict) -> None:
-        with observe.acting_as(PARTICIPANT):
+        with observe.acting_as(PARTICIPANT), clock.CLOCK.busy():
             try:
                 self.handle(message)
             except Exception:  # noqa: BLE001 - left on the queue, redelivered later
