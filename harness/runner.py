@@ -66,6 +66,8 @@ class Result:
     events: list = field(default_factory=list)
     seconds: float = 0.0
     conformance: object = None
+    #: The scenario's variables at the end (`as:` and `capture:` values, registered URNs).
+    variables: dict = field(default_factory=dict)
 
     def reason(self) -> str:
         """One line: the cause of the failure (pytest's short summary, JUnit's message)."""
@@ -144,6 +146,7 @@ class _Run:
                 self._steps(result, trace)
         finally:
             result.events = trace.stop()
+            result.variables = self.vars
             shutil.rmtree(self.signals, ignore_errors=True)
         result.seconds = time.monotonic() - started
         verdict = "PASSED" if result.passed else "FAILED"
@@ -383,7 +386,10 @@ class _Run:
         return None, ""
 
     def do_advance(self, step):
-        now = self.clock.advance(step.args)
+        try:
+            now = self.clock.advance(step.args)
+        except HarnessError as exc:
+            raise Failed(str(exc), "a virtual clock (skip or scale=N)", self.clock.mode) from None
         return None, f"now {now.isoformat(timespec='seconds')}"
 
     def do_cancel(self, step):

@@ -11,7 +11,7 @@ from server.clock import CLOCK
 from server.config import Names, Settings
 from server.service import Service
 
-from .clock import check_target
+from .clock import ServiceClock, check_target
 from .errors import ServiceStartError
 from .http_server import MAX_CONNECTIONS, READ_TIMEOUT, BoundedServer
 from .provision import clients_for, provision
@@ -120,7 +120,7 @@ class RunningService:
             raise ValueError(f"unknown target {target!r}: choose one of {', '.join(TARGETS)}")
         check_target(target, clock)  # a virtual clock off the embedded target: an error before anything runs
         #: The process clock's mode while this service runs (None: leave it as it is).
-        self.clock = clock
+        self.clock_mode = clock
         self.target, self.host, self.port = target, host, port
         self.api_keys, self.endpoint_url, self.redis_url = tuple(api_keys), endpoint_url, redis_url
         self.prefix, self.region, self.public_url = prefix, region, public_url
@@ -134,6 +134,11 @@ class RunningService:
         self.say = say or (lambda text: log.info(text))
         self.aws = self.redis = self.service = self._http = None
         self._thread = None
+
+    @property
+    def clock(self) -> ServiceClock:
+        """The service's clock: `mode`, `now()`, `advance(seconds)`, `sleep(seconds)`, `use(mode)`."""
+        return ServiceClock(self)
 
     @property
     def url(self) -> str:
@@ -151,8 +156,8 @@ class RunningService:
 
     def _start(self) -> None:
         overrides = dict(self.settings_overrides)
-        if self.clock is not None:
-            CLOCK.configure(self.clock)
+        if self.clock_mode is not None:
+            CLOCK.configure(self.clock_mode)
         if self.target == "embedded":
             from emulators import EmbeddedAWS
 
@@ -236,7 +241,7 @@ class RunningService:
             self.redis = None
         if self.service is not None:
             self.service = None
-        if self.clock is not None:
+        if self.clock_mode is not None:
             CLOCK.reset()
 
     def __enter__(self):
