@@ -1,10 +1,14 @@
-"""The embedded emulators on the process's clock (server/clock.py): Step Functions, SQS, and idle checks.
+"""The embedded emulators on the process's clock (server/clock.py): Step Functions, SQS, fakeredis TTLs, idle checks.
 
 Skip mode jumps only when nothing is happening; the emulators tell it what "happening" means
 for them: an activity task that waits to be taken, a message visible in a queue. SQS
 visibility timeouts and delays read the clock for the harness's requests (scope.py).
 """
 
+import sys
+import time as _time
+
+from fakeredis._socket import _base as fakeredis_socket
 from moto.core import utils as core_utils
 from moto.sqs import models as sqs_models
 
@@ -21,6 +25,26 @@ def _unix_time(dt=None) -> float:
 
 def _unix_time_millis(dt=None) -> float:
     return clock.now() * 1000.0 if dt is None and scope.active() else core_utils.unix_time_millis(dt)
+
+
+class _FakeRedisTime:
+    """`time` as fakeredis's command loop sees it: the clock for a server of ours (`on_clock`), else the wall."""
+
+    def __getattr__(self, name):
+        return getattr(_time, name)
+
+    @staticmethod
+    def time() -> float:
+        caller = sys._getframe(1).f_locals.get("self")
+        if getattr(getattr(caller, "_server", None), "jobservice_clock", False):
+            return clock.now()
+        return _time.time()
+
+
+def on_clock(fake_server):
+    """Put a fakeredis FakeServer's TTLs on the clock; return it."""
+    fake_server.jobservice_clock = True
+    return fake_server
 
 
 def no_message_visible() -> bool:
@@ -43,6 +67,7 @@ def install() -> None:
     sfn_clock.install()
     sqs_models.unix_time = _unix_time
     sqs_models.unix_time_millis = _unix_time_millis
+    fakeredis_socket.time = _FakeRedisTime()
     clock.CLOCK.add_idle_check(sfn_activities.no_task_waiting)
     clock.CLOCK.add_idle_check(no_message_visible)
     _installed = True

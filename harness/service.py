@@ -174,7 +174,9 @@ class RunningService:
             import fakeredis
 
             # In process: no socket and no server thread between the service and its cache.
-            redis_client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+            from emulators.clocked import on_clock
+
+            redis_client = fakeredis.FakeRedis(server=on_clock(fakeredis.FakeServer()))
         elif redis_url is None:
             from emulators import EmbeddedRedis
 

@@ -132,3 +132,13 @@ def test_a_virtual_clock_off_the_embedded_target_is_an_error_before_anything_run
     result = CliRunner().invoke(main, ["run", str(SCENARIOS / "long_waits.scenario.yaml"), "--clock", "sometimes"])
     assert result.exit_code == 2
     assert "is not one of real, skip, scale=N" in result.output
+
+
+def test_cache_ttls_follow_the_clock(service):
+    redis = service.service.clients.redis
+    redis.set("clock-test-key", "v", ex=3600)
+    with service.clock.use("skip"):
+        service.clock.advance(3599)
+        assert redis.get("clock-test-key") == b"v"
+        service.clock.advance(2)
+        assert redis.get("clock-test-key") is None
