@@ -150,7 +150,7 @@ class ActivityPoller:
                         continue
                     run = by_job[job["jobId"]]
                     failed += self.fail_run(run, "Worker.Exited", self._exit_cause(run, job))
-            cutoff = clock.now() - UNSUBMITTED_GRACE_SECONDS
+            cutoff = clock.now() - clock.CLOCK.virtual_seconds(UNSUBMITTED_GRACE_SECONDS)  # a grace for real latency
             for run in runs:
                 if not run.get("batch_job_id") and _epoch(run["created_at"]) < cutoff:
                     failed += self.fail_run(run, "Worker.NotSubmitted",

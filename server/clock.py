@@ -29,6 +29,8 @@ MODES = ("real", "skip", "scale=N")
 SETTLE_SECONDS = 0.05
 #: How often a wait on an Event looks at the virtual time (an Event cannot be woken from outside).
 EVENT_SLICE_SECONDS = 0.01
+#: The shortest wall time a wait that does not drive the clock (a sweep's period, a backoff) lasts.
+MIN_SWEEP_SECONDS = 0.05
 _MODE_RE = re.compile(r"^(real|skip|scale=(\d+(?:\.\d+)?))$")
 
 
@@ -120,6 +122,10 @@ class Clock:
     def wall_seconds(self, virtual_seconds: float) -> float:
         """How long `virtual_seconds` take on the wall clock at the current rate (skips aside)."""
         return max(0.0, virtual_seconds) / self._rate
+
+    def virtual_seconds(self, wall_seconds: float) -> float:
+        """The virtual seconds that pass in `wall_seconds` at the current rate: a grace for real latency."""
+        return max(0.0, wall_seconds) * self._rate
 
     # -- moving it --
     def advance(self, seconds: float) -> float:
@@ -263,15 +269,17 @@ class Clock:
         if self._kind == "real" and self._anchor_wall is None and not release:
             return threading.Event.wait(event, timeout)
         at = None if timeout is None else self.now() + max(0.0, timeout)
+        # A sweep's period never shrinks below MIN_SWEEP_SECONDS of wall time (scale=N would make it spin).
+        wall_floor = time.monotonic() + min(max(0.0, timeout or 0.0), MIN_SWEEP_SECONDS)
         with self._waiting(at if drive else None, release):
             while not event.is_set():
                 if at is None:
                     step = EVENT_SLICE_SECONDS * 10
                 else:
                     left = at - self.now()
-                    if left <= 0:
+                    if left <= 0 and (drive or time.monotonic() >= wall_floor):
                         return event.is_set()
-                    step = min(left / self._rate, EVENT_SLICE_SECONDS)
+                    step = max(min(left / self._rate, EVENT_SLICE_SECONDS), 0.001)
                 threading.Event.wait(event, step)
             return True
 
