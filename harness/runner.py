@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from server import observe
+from server.clock import CLOCK
 
 from .errors import HarnessError
 from .client import JOB_END_STATUSES, Client, JobServiceError
-from .clock import ServiceClock
+from .clock import ServiceClock, in_process
 from .failures import around_failure, asl_steps, job_summary, request_summary
 from .scenario import TemplateError, _worker_ref, bind_asl, lookup, render
 from .trace import Trace, format_event
@@ -68,6 +69,15 @@ class Result:
     conformance: object = None
     #: The scenario's variables at the end (`as:` and `capture:` values, registered URNs).
     variables: dict = field(default_factory=dict)
+    #: The clock it ran on, and the virtual seconds that passed (None: the wall clock's, or not known here).
+    clock: str = "real"
+    virtual_seconds: float | None = None
+
+    def timing(self) -> str:
+        """`3.17s`, or `3.17s (4881 s virtual, clock skip)` where the clock was virtual."""
+        if self.virtual_seconds is None:
+            return f"{self.seconds:.2f}s"
+        return f"{self.seconds:.2f}s ({self.virtual_seconds:.0f} s virtual, clock {self.clock})"
 
     def reason(self) -> str:
         """One line: the cause of the failure (pytest's short summary, JUnit's message)."""
@@ -86,6 +96,9 @@ class Result:
             return ""
         f = self.failure
         lines = [self.reason(), f"  scenario {self.scenario.name!r} ({self.scenario.path}) failed at step {f.step!r}"]
+        if self.virtual_seconds is not None:
+            lines.append(f"  clock {self.clock}: the times of the service are virtual "
+                         f"({self.virtual_seconds:.0f} s passed in {self.seconds:.2f}s of wall time)")
         if f.cause:
             lines.extend(f.cause.splitlines()[1:])
         lines += [f"  {f.message}", f"  expected: {_show(f.expected)}", f"  actual:   {_show(f.actual)}"]
@@ -141,9 +154,16 @@ class _Run:
         self.signals = tempfile.mkdtemp(prefix="scenario-signals-")
         self.say(f"scenario {self.scenario.name} ({self.scenario.path})"
                  + (f" on clock {self.clock_mode}" if self.clock_mode else ""))
+        here = in_process(self.service)
         try:
             with self.clock.use(self.clock_mode):
-                self._steps(result, trace)
+                virtual_start = CLOCK.now() if here else None
+                result.clock = CLOCK.mode if here else (self.clock_mode or "real")
+                try:
+                    self._steps(result, trace)
+                finally:
+                    if here and CLOCK.virtual:
+                        result.virtual_seconds = CLOCK.now() - virtual_start
         finally:
             result.events = trace.stop()
             result.variables = self.vars
@@ -151,7 +171,7 @@ class _Run:
         result.seconds = time.monotonic() - started
         verdict = "PASSED" if result.passed else "FAILED"
         self.say(f"{verdict} {self.scenario.name}: {sum(s.ok for s in result.steps)}/{len(result.steps)} steps "
-                 f"in {result.seconds:.2f}s")
+                 f"in {result.timing()}")
         return result
 
     def _steps(self, result, trace) -> None:

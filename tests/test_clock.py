@@ -44,6 +44,10 @@ def test_long_waits_under_skip_retry_60_then_120_and_last_over_4080_virtual_seco
     # The heartbeat timeout came 300 s after the last of the heartbeats at 0, 100, 200 s; then the 600 s Task timeout.
     assert 500 <= seconds(runs[3]["created_at"], runs[4]["created_at"]) < 530
     assert 600 <= seconds(runs[4]["created_at"], job["updated_at"]) < 630
+    # What the run reports: the clock and the virtual time, and the trace's event times in it.
+    assert result.clock == "skip" and result.virtual_seconds >= 4080
+    assert "s virtual, clock skip" in result.timing()
+    assert result.events[-1].at - result.events[0].at >= 4080
 
 
 def shape(job):
