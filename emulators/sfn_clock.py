@@ -233,5 +233,5 @@ def install() -> None:
     sfn_activities._Worker._get_evaluation_environment = _evaluation_environment
     sfn_activities.ActivityBackend._ended = _ended
     sfn_activities.ActivityBackend.describe_execution = _describe_execution
-    clock.CLOCK.add_idle_check(no_end_unread)
+    clock.CLOCK.add_idle_check(no_end_unread, until_sweep=True)  # the service's sweep reads it
     _installed = True

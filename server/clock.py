@@ -61,10 +61,10 @@ class Clock:
         self._anchor_wall = self._anchor_virtual = None  # None: virtual == wall exactly
         self._holds: Counter = Counter()
         self._suspended: Counter = Counter()
-        self._deadlines: list = []  # heap of (virtual time, id, waiter?)
+        self._deadlines: list = []  # heap of (virtual time, id, "waiter" | "bare" | "sweep")
         self._ids = itertools.count()
         self._last_activity = 0.0  # monotonic time of the last hold, release or wait: skip needs quiet
-        self._idle_checks: list = []
+        self._idle_checks: list = []  # (check, until_sweep)
         self._settle = settle
         self._skipper = None
         self.jumps = 0  # how many times skip mode jumped (for the bench and the health check)
@@ -179,28 +179,38 @@ class Clock:
         finally:
             self.release(key)
 
-    def add_idle_check(self, check) -> None:
-        """`check()` is True while its component has nothing to do (no visible message, no task waiting)."""
+    def add_idle_check(self, check, until_sweep: bool = False) -> None:
+        """`check()` is True while its component has nothing to do (no visible message, no task waiting).
+
+        `until_sweep`: what the check sees waits for a sweep of the service (an execution that
+        ended unseen): while it alone is not idle, skip mode may jump to the next sweep.
+        """
         with self._cond:
-            if check not in self._idle_checks:
-                self._idle_checks.append(check)
+            if all(check is not c for c, _ in self._idle_checks):
+                self._idle_checks.append((check, until_sweep))
 
     def remove_idle_check(self, check) -> None:
         with self._cond:
-            if check in self._idle_checks:
-                self._idle_checks.remove(check)
+            self._idle_checks[:] = [(c, s) for c, s in self._idle_checks if c is not check]
+
+    def _blocking(self) -> str | None:
+        """None when nothing happens; "sweep" when only what a sweep will see; else "busy"."""
+        with self._cond:
+            if self._holds_active():
+                return "busy"
+            checks = list(self._idle_checks)
+        waiting = [until_sweep for check, until_sweep in checks if not check()]
+        if not waiting:
+            return None
+        return "sweep" if all(waiting) else "busy"
 
     def idle(self) -> bool:
         """Nothing is happening now: no hold outside a wait, and every idle check says idle."""
-        with self._cond:
-            if any(count > 0 and not self._suspended[key] for key, count in self._holds.items()):
-                return False
-            checks = list(self._idle_checks)
-        return all(check() for check in checks)
+        return self._blocking() is None
 
     # -- waiting --
     @contextmanager
-    def _waiting(self, deadline, release):
+    def _waiting(self, deadline, release, kind="waiter"):
         """Register a deadline and lift this thread's (and `release`'s) holds while waiting for it."""
         keys = [thread_key(), *release]
         entry = None
@@ -209,7 +219,7 @@ class Clock:
                 self._suspended[key] += 1
             self._last_activity = time.monotonic()
             if deadline is not None:
-                entry = (deadline, next(self._ids), True)
+                entry = (deadline, next(self._ids), kind)
                 heapq.heappush(self._deadlines, entry)
             self._cond.notify_all()
         try:
@@ -230,7 +240,7 @@ class Clock:
 
         Returns a function that removes it.
         """
-        entry = (at, next(self._ids), False)
+        entry = (at, next(self._ids), "bare")
         with self._cond:
             heapq.heappush(self._deadlines, entry)
             self._cond.notify_all()
@@ -271,7 +281,7 @@ class Clock:
         at = None if timeout is None else self.now() + max(0.0, timeout)
         # A sweep's period never shrinks below MIN_SWEEP_SECONDS of wall time (scale=N would make it spin).
         wall_floor = time.monotonic() + min(max(0.0, timeout or 0.0), MIN_SWEEP_SECONDS)
-        with self._waiting(at if drive else None, release):
+        with self._waiting(at, release, "waiter" if drive else "sweep"):
             while not event.is_set():
                 if at is None:
                     step = EVENT_SLICE_SECONDS * 10
@@ -283,9 +293,10 @@ class Clock:
                 threading.Event.wait(event, step)
             return True
 
-    def next_deadline(self) -> float | None:
+    def next_deadline(self, sweep: bool = False) -> float | None:
+        """The earliest deadline that skip mode jumps to (`sweep`: the earliest sweep's instead)."""
         with self._cond:
-            return self._deadlines[0][0] if self._deadlines else None
+            return min((at for at, _, kind in self._deadlines if (kind == "sweep") == sweep), default=None)
 
     # -- skip mode --
     def step(self) -> bool:
@@ -293,11 +304,14 @@ class Clock:
         with self._cond:
             now = self.now()
             while self._deadlines and self._deadlines[0][0] <= now:
-                if self._deadlines[0][2]:
+                if self._deadlines[0][2] != "bare":
                     return False  # a waiter whose time has come has not woken yet: it is about to act
                 heapq.heappop(self._deadlines)  # a bare deadline that passed
-        nxt = self.next_deadline()
-        if nxt is None or not self.idle():
+        blocking = self._blocking()
+        if blocking == "busy":
+            return False
+        nxt = self.next_deadline(sweep=blocking == "sweep")
+        if nxt is None:
             return False
         self._jump_to(nxt)
         return True

@@ -182,3 +182,36 @@ def test_event_waits_end_at_the_virtual_timeout_or_when_set():
     event.set()
     assert clock.wait(event, 600) is True
     clock.reset()
+
+
+def test_skip_never_jumps_to_a_sweep_unless_only_a_sweep_can_see_what_waits():
+    clock = manual_skip_clock()
+    start = clock.now()
+    stop = threading.Event()
+    thread = threading.Thread(target=lambda: clock.wait(stop, 5, drive=False), daemon=True)
+    thread.start()
+    for _ in range(1000):
+        if clock.next_deadline(sweep=True) is not None:
+            break
+        threading.Event().wait(0.005)
+    clock.deadline(start + 3600)
+    assert clock.step() and clock.now() == pytest.approx(start + 3600)  # past the sweep: not to it
+    stop.set()
+    thread.join(10)
+    sweep_done = threading.Event()
+    thread = threading.Thread(target=lambda: (clock.wait(threading.Event(), 5, drive=False), sweep_done.set()),
+                              daemon=True)
+    thread.start()
+    for _ in range(1000):
+        if clock.next_deadline(sweep=True) is not None:
+            break
+        threading.Event().wait(0.005)
+    unread = [True]
+    clock.add_idle_check(lambda: not unread[0], until_sweep=True)
+    before = clock.now()
+    clock.deadline(before + 3600)
+    assert clock.step()  # only the sweep can see the news: time goes to the sweep, not to the hour
+    assert clock.now() == pytest.approx(before + 5, abs=0.5)
+    assert sweep_done.wait(10)
+    clock.add_idle_check(lambda: False)  # something that no sweep resolves
+    assert not clock.step()
