@@ -63,7 +63,7 @@ class Clock:
         self._suspended: Counter = Counter()
         self._deadlines: list = []  # heap of (virtual time, id, "waiter" | "bare" | "sweep")
         self._ids = itertools.count()
-        self._last_activity = 0.0  # monotonic time of the last hold, release or wait: skip needs quiet
+        self._last_activity = time.monotonic()  # of the last hold, release, wait or jump: skip needs quiet
         self._idle_checks: list = []  # (check, until_sweep)
         self._settle = settle
         self._skipper = None
