@@ -186,9 +186,11 @@ _stock_describe = sfn_activities.ActivityBackend.describe_execution
 
 
 def _ended(self, execution):
-    with _unread_lock:
-        _unread[execution.exec_arn] = _time.monotonic()
-    clock.CLOCK.touch()
+    if clock.CLOCK.mode == "skip":  # only skip mode asks; kept for at most UNREAD_END_SECONDS
+        no_end_unread()
+        with _unread_lock:
+            _unread[execution.exec_arn] = _time.monotonic()
+        clock.CLOCK.touch()
     return _stock_ended(self, execution)
 
 
