@@ -47,6 +47,43 @@ def on_clock(fake_server):
     return fake_server
 
 
+# -- SQS: a message that becomes visible again (or is no longer delayed) is a deadline --
+_stock_change_visibility = sqs_models.Message.change_visibility
+_stock_delay = sqs_models.Message.delay
+_stock_delete_message = sqs_models.Queue.delete_message
+
+
+def _forget(message) -> None:
+    remove = message.__dict__.pop("jobservice_deadline", None)
+    if remove is not None:
+        remove()
+
+
+def _track(message) -> None:
+    """Skip mode may jump to when the message can be received (its handler died: redelivery)."""
+    _forget(message)
+    if scope.active() and clock.CLOCK.mode == "skip":
+        at = max(message.visible_at or 0, message.delayed_until or 0) / 1000.0
+        message.jobservice_deadline = clock.CLOCK.deadline(at)
+
+
+def _change_visibility(self, visibility_timeout) -> None:
+    _stock_change_visibility(self, visibility_timeout)
+    _track(self)
+
+
+def _delay(self, delay_seconds) -> None:
+    _stock_delay(self, delay_seconds)
+    _track(self)
+
+
+def _delete_message(self, receipt_handle) -> None:
+    deleted = [m for m in self._messages if m.had_receipt_handle(receipt_handle)]
+    _stock_delete_message(self, receipt_handle)
+    for message in deleted:
+        _forget(message)
+
+
 def no_message_visible() -> bool:
     """True when no queue of the process holds a message that a receive would get now."""
     now_ms = clock.now() * 1000.0
@@ -67,6 +104,9 @@ def install() -> None:
     sfn_clock.install()
     sqs_models.unix_time = _unix_time
     sqs_models.unix_time_millis = _unix_time_millis
+    sqs_models.Message.change_visibility = _change_visibility
+    sqs_models.Message.delay = _delay
+    sqs_models.Queue.delete_message = _delete_message
     fakeredis_socket.time = _FakeRedisTime()
     clock.CLOCK.add_idle_check(sfn_activities.no_task_waiting)
     clock.CLOCK.add_idle_check(no_message_visible)

@@ -168,3 +168,21 @@ def test_a_malformed_clock_option_is_a_usage_error(command):
     result = CliRunner().invoke(main, [command, "--clock", "scale=fast", *extra])
     assert result.exit_code == 2, result.output
     assert "not one of real, skip, scale=N" in result.output
+
+
+def test_a_message_whose_handler_died_comes_back_after_its_visibility_timeout_under_skip(service, unique):
+    sqs = service.service.clients.sqs
+    url = sqs.create_queue(QueueName=unique("clock"))["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="work")
+    with service.clock.use("skip"):
+        taken = sqs.receive_message(QueueUrl=url, VisibilityTimeout=3600)["Messages"]  # its handler dies
+        start = service.clock.now()
+        again = []
+        for _ in range(20):
+            again = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=5).get("Messages", [])
+            if again:
+                break
+        assert [m["Body"] for m in again] == ["work"]
+        assert again[0]["ReceiptHandle"] != taken[0]["ReceiptHandle"]
+        assert (service.clock.now() - start).total_seconds() >= 3600
+    sqs.delete_queue(QueueUrl=url)
