@@ -21,12 +21,3 @@ def refuse(client):
     client.start()
     raise ValueError("this worker refuses every input")
 
-
-def fails_twice(client):
-    """Fail the first two attempts and succeed on the third (input `attempt`: the state's RetryCount)."""
-    payload = client.start()
-    attempt = (payload["input"] or {}).get("attempt", 0)
-    if attempt < 2:
-        client.fail("Flaky.Error", f"attempt {attempt + 1} fails")
-        return None
-    return {"attempts": attempt + 1}
