@@ -1,6 +1,5 @@
 """The clock on the embedded target: hours of Step Functions timers in seconds, with the outcome of real time."""
 
-import json
 import pathlib
 from datetime import datetime
 
