@@ -1,7 +1,7 @@
 """The clock on the embedded target: hours of Step Functions timers in seconds, with the outcome of real time."""
 
 import pathlib
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import pytest
 import requests
@@ -185,3 +185,18 @@ def test_a_message_whose_handler_died_comes_back_after_its_visibility_timeout_un
         assert again[0]["ReceiptHandle"] != taken[0]["ReceiptHandle"]
         assert (service.clock.now() - start).total_seconds() >= 3600
     sqs.delete_queue(QueueUrl=url)
+
+
+def test_wait_timestamp_and_seconds_paths_and_the_execution_timeout_follow_a_skipping_clock(service, client, unique):
+    waits = client.register_job(unique("waits"), {"StartAt": "Until", "States": {
+        "Until": {"Type": "Wait", "TimestampPath": "$.until", "Next": "For"},
+        "For": {"Type": "Wait", "SecondsPath": "$.seconds", "End": True}}})
+    bounded = client.register_job(unique("bounded"), {"TimeoutSeconds": 600, "StartAt": "Day", "States": {
+        "Day": {"Type": "Wait", "Seconds": 86400, "End": True}}})
+    with service.clock.use("skip"):
+        until = (service.clock.now() + timedelta(seconds=7200)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        job = client.run_job(waits["urn"], {"until": until, "seconds": 1800}, timeout=60, expect="COMPLETED")
+        assert seconds(job["created_at"], job["updated_at"]) >= 7200 + 1800 - 2  # the timestamp drops its millis
+        timed_out = client.run_job(bounded["urn"], {}, timeout=60)
+        assert timed_out["status"] == "TIMED_OUT"
+        assert 600 <= seconds(timed_out["created_at"], timed_out["updated_at"]) < 86400
