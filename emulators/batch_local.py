@@ -22,6 +22,8 @@ from datetime import datetime
 from moto.batch import models as batch_models
 from moto.batch import responses as batch_responses
 
+from server import clock
+
 from . import scope
 
 log = logging.getLogger(__name__)
@@ -132,17 +134,22 @@ def _run(job) -> None:
     with _lock:
         _processes[job.job_id] = proc
     log.info("worker process started: pid %s (Batch job %s)", proc.pid, job.job_id)
-    job.job_started_at = datetime.now()
+    job.job_started_at = datetime.fromtimestamp(clock.now())
     job.log_stream_name = job._stream_name
     job._start_attempt()
     job.status = "RUNNING"
     limit = (job.timeout or {}).get("attemptDurationSeconds")
+    # A running worker holds the clock still (skip mode) unless it sleeps on it (/v2/worker/sleep).
+    key = clock.worker_key(env.get("JOBSERVICE_WORKER_ID") or job.job_id)
+    clock.CLOCK.hold(key)
+    _release_submitted(job)
     try:
-        proc.wait(timeout=limit)
-    except subprocess.TimeoutExpired:
-        job.job_stopped_reason = f"Job attempt duration exceeded timeout ({limit} s)"
-        _kill(proc)
+        if not clock.wait(_exited(proc), limit):  # the attempt timeout, in the clock's seconds
+            job.job_stopped_reason = f"Job attempt duration exceeded timeout ({limit} s)"
+            _kill(proc)
+        proc.wait()
     finally:
+        clock.CLOCK.release(key)
         with _lock:
             _processes.pop(job.job_id, None)
     job.exit_code = proc.returncode
@@ -155,6 +162,13 @@ def _run(job) -> None:
     if job.job_stopped_reason is None:
         job.job_stopped_reason = killed or "Essential container in task exited"
     job._mark_stopped(success=proc.returncode == 0 and not job.stop)
+
+
+def _exited(proc: subprocess.Popen) -> threading.Event:
+    """An event set once `proc` has exited."""
+    exited = threading.Event()
+    threading.Thread(target=lambda: (proc.wait(), exited.set()), daemon=True, name=f"wait-{proc.pid}").start()
+    return exited
 
 
 def _terminate(job, reason: str) -> None:
@@ -235,10 +249,27 @@ def _init(job, *args, **kwargs) -> None:
     """Replace Job.__init__: remember whether the harness's server submitted the job."""
     _stock_init(job, *args, **kwargs)
     job.jobservice_local = scope.active()
+    if job.jobservice_local:  # submitted: happening from now until its process holds the clock itself
+        clock.CLOCK.hold(_submitted(job))
+
+
+def _submitted(job) -> tuple:
+    return ("batch job", job.job_id)
+
+
+def _release_submitted(job) -> None:
+    if getattr(job, "jobservice_holds", True) and _local(job):
+        job.jobservice_holds = False
+        clock.CLOCK.release(_submitted(job))
 
 
 def _dispatch_run(job) -> None:
-    (_run if _local(job) else _stock_run)(job)
+    if not _local(job):
+        return _stock_run(job)
+    try:
+        _run(job)
+    finally:
+        _release_submitted(job)
 
 
 def _dispatch_terminate(job, reason: str) -> None:

@@ -4,6 +4,8 @@ import threading
 
 from fakeredis import TcpFakeServer
 
+from .clocked import on_clock
+
 
 class EmbeddedRedis:
     """A fakeredis server on a free loopback port; `url` is its redis:// URL."""
@@ -20,6 +22,7 @@ class EmbeddedRedis:
 
     def start(self) -> "EmbeddedRedis":
         self._server = TcpFakeServer(self._address)
+        on_clock(self._server.fake_server)  # key TTLs follow the process's clock
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="fakeredis", daemon=True)
         self._thread.start()

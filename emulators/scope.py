@@ -13,6 +13,8 @@ import select
 import socket
 import threading
 
+from server import clock
+
 _local = threading.local()
 
 
@@ -46,13 +48,40 @@ def scoped(app):
     def harness_emulator(environ, start_response):
         previous = getattr(_local, "environ", None)
         _local.environ = environ
+        # A call that changes something holds the clock still while in flight (skip mode); a long
+        # poll only marks the moment it hands work over; a read changes nothing.
+        kind = call_kind(environ)
+        if kind == "write":
+            clock.CLOCK.hold(clock.thread_key())
         try:
             return app(environ, start_response)
         finally:
             _local.environ = previous
+            if kind == "write":
+                clock.CLOCK.release(clock.thread_key())
+            elif kind == "long poll":
+                clock.CLOCK.touch()
 
     harness_emulator.wrapped = app
     return harness_emulator
+
+
+#: Calls that wait for work to appear: they are not "something happening" for the clock.
+LONG_POLLS = ("AWSStepFunctions.GetActivityTask", "AmazonSQS.ReceiveMessage")
+
+
+READS = ("get", "describe", "list", "query", "scan", "batchget", "head")
+
+
+def call_kind(environ) -> str:
+    """'long poll', 'read' or 'write': what an AWS call is to the clock."""
+    target = environ.get("HTTP_X_AMZ_TARGET") or ""
+    if target in LONG_POLLS or "Action=ReceiveMessage" in environ.get("QUERY_STRING", ""):
+        return "long poll"
+    if environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+        return "read"
+    operation = target.rsplit(".", 1)[-1] if target else environ.get("PATH_INFO", "").rstrip("/").rsplit("/", 1)[-1]
+    return "read" if operation.lower().startswith(READS) else "write"
 
 
 _servers: list[tuple[int, object]] = []  # (port, the credentials it accepts or None), oldest first

@@ -56,6 +56,8 @@ from moto.stepfunctions.parser.backend.execution import BaseExecutionWorkerCommu
 from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
 from moto.stepfunctions.parser.utils import TMP_THREADS
 
+from server import clock
+
 from . import scope
 
 #: Longest a GetActivityTask call waits for a task, as on AWS.
@@ -171,6 +173,10 @@ class _HistoryQuota(EventManager):
         self._count = 0
         self._count_lock = threading.Lock()
         self.closed = False
+
+    @staticmethod
+    def _get_current_timestamp() -> datetime.datetime:
+        return clock.utcnow()  # history timestamps in the clock's time
 
     def add_event(self, context, event_type, event_details=None, timestamp=None, update_source_event_id=True):
         over_quota = False
@@ -348,7 +354,7 @@ class ActivityBackend(parser_models.StepFunctionsParserBackend):
             account_id=self.account_id,
             region_name=self.region_name,
             state_machine=clone,
-            start_date=datetime.datetime.now(tz=datetime.timezone.utc),
+            start_date=clock.utcnow(),
             cloud_watch_logging_session=None,
             input_data=input_data,
             trace_header=trace_header,
@@ -454,7 +460,7 @@ def _reflect_execution_status(self) -> None:
     if execution.exec_status == ExecutionStatus.ABORTED:
         return
     state = execution.exec_worker.env.program_state()
-    execution.stop_date = datetime.datetime.now(tz=datetime.timezone.utc)
+    execution.stop_date = clock.utcnow()
     if isinstance(state, ProgramEnded):
         execution.output = to_json_str(execution.exec_worker.env.states.get_input(), separators=(",", ":"))
         execution.exec_status = ExecutionStatus.SUCCEEDED
@@ -598,6 +604,15 @@ def install() -> None:
     boto_client.moto_server_port = _moto_server_port
     boto_client.boto3 = _IntegrationBoto3(boto_client.boto3)
     _installed = True
+
+
+def no_task_waiting() -> bool:
+    """True when no activity task waits to be taken (the clock's idle check: skip mode may jump)."""
+    for account in list(backends.keys()):
+        for region in list(backends[account].keys()):
+            if any(activity._tasks for activity in list(backends[account][region].activity_queues.values())):
+                return False
+    return True
 
 
 def wake_all() -> None:

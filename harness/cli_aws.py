@@ -11,7 +11,7 @@ import click
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import provision as provisioning
-from .options import _target_options
+from .options import _target_options, clock_option
 from .service import target_settings
 
 
@@ -64,7 +64,10 @@ def _wait_for_signal() -> None:
 @click.option("--no-credential-check", is_flag=True,
               help="Accept requests signed with any credentials, or none (moto's default). Anyone who can reach "
                    "the port can then read and complete every job.")
-def emulate(host, port, redis_port, worker_logs, no_credential_check):
+@clock_option("The emulators' clock: real (default), skip (jump to the next timer when idle) or scale=N. "
+              "Step Functions timers, Batch timeouts and SQS times follow it; a service in another process "
+              "keeps the wall clock for its own times.")
+def emulate(host, port, redis_port, worker_logs, no_credential_check, clock):
     """Serve the embedded emulators alone: one LocalStack-compatible AWS endpoint and a Redis.
 
     Batch jobs submitted to it run as local processes on this machine. Prints
@@ -79,6 +82,10 @@ def emulate(host, port, redis_port, worker_logs, no_credential_check):
     """
     _free(host, port)
     _free(host, redis_port)
+    if clock:
+        from server.clock import CLOCK
+
+        CLOCK.configure(clock)
     from emulators import EmbeddedRedis
     from emulators.gateway import Gateway
 

@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 
 import click
 
-from .options import _target_options
+from .options import _target_options, clock_option
 from .errors import EXIT_FAILED, ServiceStartError, UsageError
 from .scenario import DEFAULT_PATTERNS, load
 
@@ -48,13 +48,14 @@ def write_junit(path, results, skipped, seconds) -> None:
     ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
 
 
-def run_all(scenarios, running, keep_going: bool, say, full: bool = False, progress=None) -> tuple[list, list]:
+def run_all(scenarios, running, keep_going: bool, say, full: bool = False, progress=None,
+            clock: str | None = None) -> tuple[list, list]:
     """Run scenarios in order against a started service; stop at the first failure unless keep_going."""
     from .runner import run_scenario
 
     results = []
     for i, scenario in enumerate(scenarios):
-        result = run_scenario(scenario, running, say=say, progress=progress)
+        result = run_scenario(scenario, running, say=say, progress=progress, clock=clock)
         results.append(result)
         if not result.passed:
             say(result.format_failure(full=full))  # the one place a failure is printed
@@ -135,9 +136,11 @@ Exit codes:
               help="Apply the faults of this file to every scenario run (docs/how-to/faults.md).")
 @click.option("--worker-logs", type=click.Path(file_okay=False),
               help="Write each local worker's output to DIR/<batch job id>.log instead of this terminal.")
+@clock_option("The clock every scenario runs on, over their own `clock:`: real, skip (jump to the next timer "
+              "when nothing happens) or scale=N. Virtual clocks need the embedded target.")
 @_target_options
 def run(paths, list_only, url, api_key, patterns, keep_going, full_sequence, expression, junit_xml, diagram, trace,
-        faults_file, worker_logs, target, endpoint_url, redis_url, prefix, region):
+        faults_file, worker_logs, clock, target, endpoint_url, redis_url, prefix, region):
     patterns = tuple(patterns) or DEFAULT_PATTERNS
     scenarios = [s for path in paths for s in load(path, patterns)]  # a ScenarioError exits 2 (harness.cli)
     chosen = select(scenarios, expression)
@@ -154,7 +157,11 @@ def run(paths, list_only, url, api_key, patterns, keep_going, full_sequence, exp
             click.echo(f"{s.path}:{s.line}: {s.name}")
         click.echo(f"{len(chosen)} scenario(s)" + (f" of {len(scenarios)} selected by -k" if expression else ""))
         return
+    from .clock import check_target
     from .service import RemoteService, RunningService
+
+    for s in chosen if not url else ():  # a virtual clock where time is the wall's: refused before anything starts
+        check_target(target, clock or s.clock)
 
     if not logging.getLogger().isEnabledFor(logging.INFO):
         # moto's ASL interpreter logs every failed Task state at ERROR: in a scenario that is the expected news.
@@ -182,7 +189,8 @@ def run(paths, list_only, url, api_key, patterns, keep_going, full_sequence, exp
                f"{len(chosen)} scenario(s)" + (f" of {len(scenarios)} selected by -k" if expression else ""))
     progress = Progress()
     try:
-        results, skipped = run_all(chosen, running, keep_going, _echo_clearing(progress), full_sequence, progress)
+        results, skipped = run_all(chosen, running, keep_going, _echo_clearing(progress), full_sequence, progress,
+                                   clock)
     finally:
         progress.clear()
         running.stop()

@@ -251,6 +251,22 @@ class WorkerClient(_BaseClient):
         """Tell the service the run is alive (needed when its definition has heartbeat_seconds)."""
         return self._request("POST", "/v2/worker/heartbeat")
 
+    def now(self):
+        """The service's time (virtual under a skip or scale clock), as an aware UTC datetime."""
+        from datetime import datetime
+
+        return datetime.fromisoformat(self._request("GET", "/v2/worker/clock")["now"].replace("Z", "+00:00"))
+
+    def sleep(self, seconds):
+        """Sleep `seconds` of the service's time: real seconds, or virtual ones that skip mode may jump over.
+
+        Use it instead of time.sleep in a worker: a run that sleeps this way lets the clock move,
+        while one that sleeps otherwise holds it still as any running step does.
+        """
+        left = float(seconds)
+        while left > 0:
+            left = self._request("POST", "/v2/worker/sleep", json={"seconds": left})["left"]
+
     def finish(self, output=None):
         """Finish the run successfully with `output`."""
         return self._request("POST", "/v2/worker/finish", json={"output": output})

@@ -110,7 +110,7 @@ def write_diagram(path, results) -> None:
     sections = []
     for r in results:
         verdict = "passed" if r.passed else "FAILED"
-        summary = f"{r.scenario.path}: {verdict} in {r.seconds:.2f}s, {len(r.events)} events"
+        summary = f"{r.scenario.path}: {verdict} in {r.timing()}, {len(r.events)} events"
         if r.conformance is not None:
             summary += f"; conformance: {r.conformance.summary()}"
         shown = drawn(r.events)

@@ -17,7 +17,9 @@ The first line is the headline (pytest's short summary shows it); the rest is th
 import json
 import re
 import sys
-from datetime import datetime, timezone
+from datetime import datetime
+
+from server import clock
 
 WORKER_URN = "urn:jobservice:worker:"
 ENDED_RUN = ("FAILED",)
@@ -129,7 +131,7 @@ def _age(run: dict, now: datetime | None) -> str:
         started = datetime.fromisoformat(str(run.get("created_at")).replace("Z", "+00:00"))
     except ValueError:
         return "an unknown time"
-    seconds = ((now or datetime.now(timezone.utc)) - started).total_seconds()
+    seconds = ((now or clock.utcnow()) - started).total_seconds()  # the service's (maybe virtual) time
     return f"{seconds:.1f}s"
 
 

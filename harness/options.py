@@ -5,6 +5,23 @@ import click
 from .service import TARGETS
 
 
+def _check_clock(ctx, param, value):
+    from server.clock import ClockError, parse_mode
+
+    if value is not None:
+        try:
+            parse_mode(value)
+        except ClockError as exc:
+            raise click.BadParameter(str(exc)) from None
+    return value
+
+
+def clock_option(help_text: str):
+    """--clock real|skip|scale=N (HARNESS_CLOCK)."""
+    return click.option("--clock", metavar="real|skip|scale=N", envvar="HARNESS_CLOCK", callback=_check_clock,
+                        help=help_text)
+
+
 def _target_options(fn=None, *, redis=True):
     """The options that say where AWS is (and Redis, for commands that use it)."""
     if fn is None:

@@ -25,6 +25,7 @@ TARGETS = ("embedded", "localstack", "aws")
 WORKERS = ("batch", "local")
 DEFAULT_SCENARIO_FILES = ["*.scenario.yaml"]  # harness.scenario.DEFAULT_PATTERNS (a test checks it)
 MARKER = "harness_targets"
+CLOCK_MARKER = "harness_clock"
 
 
 class HarnessWarning(pytest.PytestWarning):
@@ -48,6 +49,9 @@ def pytest_addoption(parser):
                     help="Where worker runs go on the localstack and aws targets: the target's AWS Batch "
                          "(the default) or local processes (for an emulator whose Batch runs no containers). "
                          "Env: HARNESS_WORKERS.")
+    group.addoption("--harness-clock", default=None, metavar="real|skip|scale=N",
+                    help="The clock of the embedded service: real (default), skip (jump to the next timer when "
+                         "nothing happens) or scale=N; also over every scenario's own `clock:`. Env: HARNESS_CLOCK.")
     group.addoption("--harness-keep", action="store_true", default=False,
                     help="Leave the Job Service running after the tests, print its URL and wait "
                          "for Ctrl-C (ignored with pytest-xdist).")
@@ -68,6 +72,9 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "harness_faults(*faults): apply these faults (mappings as in a scenario's 'faults:') to the "
                    "Job Service while the test runs; healed after it.")
+    config.addinivalue_line(
+        "markers", f"{CLOCK_MARKER}(mode): run the test with the service's clock in mode real, skip or scale=N "
+                   "(embedded target; the mode before comes back after the test).")
     config.stash[_HARNESS] = Harness(config)
     if config.getoption("harness_keep") and getattr(config.option, "numprocesses", None):
         config.issue_config_time_warning(
@@ -149,6 +156,10 @@ class Harness:
                 or self.config.getini("harness_target") or "embedded")
 
     @property
+    def clock(self) -> str | None:
+        return self.config.getoption("harness_clock") or os.environ.get("HARNESS_CLOCK") or None
+
+    @property
     def keep(self) -> bool:
         return self.config.getoption("harness_keep") and not hasattr(self.config, "workerinput")
 
@@ -178,6 +189,7 @@ class Harness:
             prefix=os.environ.get("HARNESS_PREFIX") or ini("harness_prefix") or "jobservice",
             workers=option("harness_workers") or os.environ.get("HARNESS_WORKERS") or "batch",
             worker_output=self._worker_logs(),
+            clock=self.clock,
         ).start()
 
     def _worker_logs(self) -> str | None:
@@ -247,6 +259,21 @@ class _nothing:
 def jobservice(pytestconfig):
     """The Job Service on the selected target, started once per session (per xdist worker)."""
     return pytestconfig.stash[_HARNESS].service()
+
+
+@pytest.fixture(autouse=True)
+def _harness_clock(request):
+    """Put the service's clock in the mode of the test's `harness_clock` marker for the test."""
+    mark = request.node.get_closest_marker(CLOCK_MARKER)
+    if mark is None:
+        yield
+        return
+    if len(mark.args) != 1 or not isinstance(mark.args[0], str):
+        raise pytest.UsageError(f"{request.node.nodeid}: @pytest.mark.{CLOCK_MARKER} takes one mode: "
+                                "'real', 'skip' or 'scale=N'")
+    service = request.getfixturevalue("jobservice")
+    with service.clock.use(mark.args[0]):
+        yield
 
 
 @pytest.fixture
@@ -508,7 +535,8 @@ class ScenarioItem(pytest.Item):
         running = self.config.stash[_HARNESS].service()
         lines = []
         try:
-            result = run_scenario(self.scenario, running, say=lines.append)
+            result = run_scenario(self.scenario, running, say=lines.append,
+                                  clock=self.config.stash[_HARNESS].clock)
         finally:
             if lines:
                 self.add_report_section("call", "harness", "\n".join(map(str, lines)))

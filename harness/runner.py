@@ -13,11 +13,14 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from server import observe
+from server.clock import CLOCK
 
 from .errors import HarnessError
 from .client import JOB_END_STATUSES, Client, JobServiceError, wait_changed
+from .clock import ServiceClock, in_process
 from .failures import around_failure, asl_steps, job_summary, request_summary
 from .scenario import TemplateError, _worker_ref, bind_asl, lookup, render
 from .trace import Trace, format_event
@@ -65,6 +68,17 @@ class Result:
     events: list = field(default_factory=list)
     seconds: float = 0.0
     conformance: object = None
+    #: The scenario's variables at the end (`as:` and `capture:` values, registered URNs).
+    variables: dict = field(default_factory=dict)
+    #: The clock it ran on, and the virtual seconds that passed (None: the wall clock's, or not known here).
+    clock: str = "real"
+    virtual_seconds: float | None = None
+
+    def timing(self) -> str:
+        """`3.17s`, or `3.17s (4881 s virtual, clock skip)` where the clock was virtual."""
+        if self.virtual_seconds is None:
+            return f"{self.seconds:.2f}s"
+        return f"{self.seconds:.2f}s ({self.virtual_seconds:.0f} s virtual, clock {self.clock})"
 
     def reason(self) -> str:
         """One line: the cause of the failure (pytest's short summary, JUnit's message)."""
@@ -83,6 +97,9 @@ class Result:
             return ""
         f = self.failure
         lines = [self.reason(), f"  scenario {self.scenario.name!r} ({self.scenario.path}) failed at step {f.step!r}"]
+        if self.virtual_seconds is not None:
+            lines.append(f"  clock {self.clock}: the times of the service are virtual "
+                         f"({self.virtual_seconds:.0f} s passed in {self.seconds:.2f}s of wall time)")
         if f.cause:
             lines.extend(f.cause.splitlines()[1:])
         lines += [f"  {f.message}", f"  expected: {_show(f.expected)}", f"  actual:   {_show(f.actual)}"]
@@ -105,13 +122,15 @@ class Failed(HarnessError):
         self.message, self.expected, self.actual, self.cause = message, expected, actual, cause
 
 
-def run_scenario(scenario, service, say=None, progress=None) -> Result:
+def run_scenario(scenario, service, say=None, progress=None, clock=None) -> Result:
     """Run one scenario against `service` (a started RunningService) and return its Result.
 
     `progress(what, status, seconds)` hears about each wait while it lasts (a live status line).
+    `clock` (real, skip, scale=N) overrides the scenario's own `clock:`.
     """
     say = say or (lambda text: None)
     run = _Run(scenario, service, say)
+    run.clock_mode = clock or scenario.clock
     run.progress = progress or (lambda what, status, seconds: None)
     return run.execute()
 
@@ -127,47 +146,43 @@ class _Run:
         self.vars = {"workers": {}, "jobs": {}}
         self.signals = None
         self.progress = lambda what, status, seconds: None
+        self.clock = ServiceClock(service)
+        self.clock_mode = None
 
     def execute(self) -> Result:
         result = Result(scenario=self.scenario)
         started = time.monotonic()
         trace = Trace().start()
         self.signals = tempfile.mkdtemp(prefix="scenario-signals-")
-        self.say(f"scenario {self.scenario.name} ({self.scenario.path})")
+        self.say(f"scenario {self.scenario.name} ({self.scenario.path})"
+                 + (f" on clock {self.clock_mode}" if self.clock_mode else ""))
+        here = in_process(self.service)
         injector = None
         try:
             injector = self._injector()
             if injector is not None:
                 injector.arm(self.scenario.faults)
-            steps = list(self.scenario.steps)
-            if not any(s.action == "register" for s in steps):
-                from .scenario import Step
-
-                names = list(self.scenario.workers) + list(self.scenario.jobs)
-                steps.insert(0, Step(index=0, action="register", args=names, name="register " + ", ".join(names)))
-            for step in steps:
-                if not self._step(step, result):
-                    break
-            else:
-                result.passed = True
-            if result.passed and self.scenario.conformance:
-                if getattr(self.service, "observable", True):
-                    self._conformance(result, trace)
-                else:  # its arrows are recorded in the other process
-                    self.say("  skip      conformance with the documented sequence: the service runs in another "
-                             "process (run without --url to check it)")
-        except HarnessError as exc:  # a fault that cannot apply on this service
-            result.failure = StepFailure(step="faults", expected="faults that apply", actual=str(exc),
+            with self.clock.use(self.clock_mode):
+                virtual_start = CLOCK.now() if here else None
+                result.clock = CLOCK.mode if here else (self.clock_mode or "real")
+                try:
+                    self._steps(result, trace)
+                finally:
+                    if here and CLOCK.virtual:
+                        result.virtual_seconds = CLOCK.now() - virtual_start
+        except HarnessError as exc:  # a fault or a clock that cannot apply on this service
+            result.failure = StepFailure(step="setup", expected="faults and a clock that apply", actual=str(exc),
                                          message=str(exc))
         finally:
             if injector is not None:
                 injector.clear()
             result.events = trace.stop()
+            result.variables = self.vars
             shutil.rmtree(self.signals, ignore_errors=True)
         result.seconds = time.monotonic() - started
         verdict = "PASSED" if result.passed else "FAILED"
         self.say(f"{verdict} {self.scenario.name}: {sum(s.ok for s in result.steps)}/{len(result.steps)} steps "
-                 f"in {result.seconds:.2f}s")
+                 f"in {result.timing()}")
         return result
 
     def _injector(self):
@@ -178,6 +193,25 @@ class _Run:
             raise HarnessError(f"scenario {self.scenario.name!r} injects faults, which a service run elsewhere "
                                f"(--url) cannot take")
         return injector if wants else None
+    def _steps(self, result, trace) -> None:
+        """Register (unless a step does), run the steps in order, check conformance if asked."""
+        steps = list(self.scenario.steps)
+        if not any(s.action == "register" for s in steps):
+            from .scenario import Step
+
+            names = list(self.scenario.workers) + list(self.scenario.jobs)
+            steps.insert(0, Step(index=0, action="register", args=names, name="register " + ", ".join(names)))
+        for step in steps:
+            if not self._step(step, result):
+                break
+        else:
+            result.passed = True
+        if result.passed and self.scenario.conformance:
+            if getattr(self.service, "observable", True):
+                self._conformance(result, trace)
+            else:  # its arrows are recorded in the other process
+                self.say("  skip      conformance with the documented sequence: the service runs in another "
+                         "process (run without --url to check it)")
 
     def _step(self, step, result) -> bool:
         if self.scenario.faults:
@@ -335,8 +369,8 @@ class _Run:
         resource = None
         while True:
             resource = wait_changed(get, urn, deadline - time.monotonic() if waits else 0, resource, POLL_SECONDS)
-            problem = _mismatch({k: v for k, v in expected.items() if k != "where"}, resource) \
-                or _where(expected.get("where") or {}, resource)
+            problem = _mismatch({k: v for k, v in expected.items() if k not in ("where", "durations")}, resource) \
+                or _where(expected.get("where") or {}, resource) or _durations(expected.get("durations") or [], resource)
             if problem is None:
                 return resource
             settled = resource.get("status") in ends
@@ -389,7 +423,7 @@ class _Run:
         return None, ""
 
     def do_sleep(self, step):
-        time.sleep(step.args)
+        self.clock.sleep(step.args)
         return None, ""
 
     def do_inject(self, step):
@@ -404,6 +438,12 @@ class _Run:
     def do_heal(self, step):
         self.service.faults.heal(None if step.args == "all" else step.args)
         return None, ""
+    def do_advance(self, step):
+        try:
+            now = self.clock.advance(step.args)
+        except HarnessError as exc:
+            raise Failed(str(exc), "a virtual clock (skip or scale=N)", self.clock.mode) from None
+        return None, f"now {now.isoformat(timespec='seconds')}"
 
     def do_cancel(self, step):
         args = render(step.args, self.vars)
@@ -480,9 +520,25 @@ def _where(paths: dict, resource):
     return None
 
 
+def _durations(specs: list, resource):
+    """The first `durations` entry (seconds between two ISO times of the resource) out of its bounds."""
+    for spec in specs:
+        label = f"{spec['from']} -> {spec['to']}"
+        try:
+            start, end = (datetime.fromisoformat(str(lookup(resource, spec[k])).replace("Z", "+00:00"))
+                          for k in ("from", "to"))
+        except (TemplateError, ValueError) as exc:
+            return label, spec, f"<no time: {exc}>"
+        seconds = (end - start).total_seconds()
+        if seconds < spec.get("at_least", float("-inf")) or seconds > spec.get("at_most", float("inf")):
+            bounds = " and ".join(f"{k.replace('_', ' ')} {spec[k]:g}s" for k in ("at_least", "at_most") if k in spec)
+            return f"{label} (seconds)", bounds, round(seconds, 3)
+    return None
+
+
 def _relevant(resource, expected) -> dict:
     """The fields of the resource that the expectation talks about (plus its status)."""
-    keys = ["status"] + [k for k in expected if k not in ("status", "where")]
+    keys = ["status"] + [k for k in expected if k not in ("status", "where", "durations")]
     out = {k: resource.get(k) for k in keys if k in resource}
     for path in expected.get("where") or {}:
         try:

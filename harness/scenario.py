@@ -91,6 +91,8 @@ class Scenario:
     steps: list = field(default_factory=list)
     conformance: bool = False
     timeout: float = 30.0
+    #: The clock it runs on (real, skip, scale=N); None: whatever the service's clock is.
+    clock: str | None = None
     line: int = 0
     #: Faults (harness.faults.Spec) armed when the run starts; `inject:` steps apply the others by name.
     faults: list = field(default_factory=list)
@@ -252,7 +254,7 @@ class _Validator:
 
     # -- the scenario --
     def scenario(self, data, index, count) -> Scenario:
-        allowed = ("name", "description", "timeout", "conformance", "workers", "jobs", "faults", "steps")
+        allowed = ("name", "description", "timeout", "conformance", "clock", "workers", "jobs", "faults", "steps")
         self.mapping(data, "a scenario", 1, allowed, required=("steps",))
         line = _line(data)
         base = os.path.basename(self.path)
@@ -265,6 +267,8 @@ class _Validator:
         conformance = self.typed(data, "conformance", bool, "the scenario", line) if "conformance" in data else False
         scenario = Scenario(name=name, path=self.path, description=description, timeout=float(timeout),
                             conformance=conformance, line=line)
+        if "clock" in data:
+            scenario.clock = self.clock_mode(data["clock"], _line(data, "clock", line))
         workers = data.get("workers") or {}
         self.mapping(workers, "'workers'", _line(data, "workers", line))
         for wname, spec in workers.items():
@@ -468,7 +472,8 @@ class _Validator:
 
     # -- steps --
     def step(self, index, raw, line, scenario, defined) -> Step:
-        actions = ("register", "request", "wait", "expect", "download", "signal", "sleep", "cancel", "inject", "heal")
+        actions = ("register", "request", "wait", "expect", "download", "signal", "sleep", "advance", "cancel",
+                   "inject", "heal")
         common = ("name", "note", "capture", "as", "timeout")
         if not isinstance(raw, dict):
             self.fail(line, f"step {index} must be a mapping with one of: {', '.join(actions)}; got {_kind(raw)}")
@@ -509,7 +514,7 @@ class _Validator:
         if "as" in raw:
             step.as_var = self.typed(raw, "as", str, what, line, lambda v: VAR_RE.match(v) and v not in BUILTIN_VARS,
                                      "an identifier (not workers/jobs)")
-        if (step.capture or step.as_var) and action in ("register", "signal", "sleep", "inject", "heal"):
+        if (step.capture or step.as_var) and action in ("register", "signal", "sleep", "advance", "inject", "heal"):
             self.fail(line, f"{what} answers nothing to capture")
         defined.update(step.capture)
         if step.as_var:
@@ -552,7 +557,7 @@ class _Validator:
 
     def step_wait(self, args, at, what, scenario, waits=True):
         keys = ("request", "job", "requests", "jobs", "status", "output", "error", "results", "workers", "input",
-                "where")
+                "where", "durations")
         self.mapping(args, what, at, keys)
         kind = self._target(args, at, what)
         statuses = REQUEST_STATUSES if kind.startswith("request") else JOB_STATUSES
@@ -579,6 +584,8 @@ class _Validator:
                 if not isinstance(path, str) or not path:
                     self.fail(_line(where, path, at), f"a key of 'where' in {what} must be a dotted path "
                               "such as 'workers.0.status'")
+        if "durations" in args:
+            self.durations(args["durations"], _line(args, "durations", at), what)
         target = args[kind]
         label = f"{kind} {target if isinstance(target, str) else len(target)}"
         return _plain(args), ("wait for " if waits else "expect ") + label + (
@@ -626,6 +633,35 @@ class _Validator:
         if not isinstance(args, str):
             self.fail(at, f"{what} takes the name of a fault, or 'all'")
         return args, f"heal {args}"
+    def step_advance(self, args, at, what, scenario):
+        if isinstance(args, bool) or not isinstance(args, (int, float)) or not 0 <= args < float("inf"):
+            self.fail(at, f"{what} takes a number of seconds to move the clock forward, got {_kind(args)}")
+        return float(args), f"advance the clock {args:g}s"
+
+    def clock_mode(self, value, line) -> str:
+        from server.clock import ClockError, parse_mode
+
+        try:
+            parse_mode(value)
+        except ClockError as exc:
+            self.fail(line, str(exc))
+        return str(value).strip()
+
+    def durations(self, specs, line, what) -> None:
+        """`durations`: [{from: PATH, to: PATH, at_least: S, at_most: S}], seconds between two times of the resource."""
+        if not isinstance(specs, list) or not specs:
+            self.fail(line, f"'durations' of {what} must be a non-empty list of {{from, to, at_least, at_most}}")
+        for i, spec in enumerate(specs):
+            at = _line(specs, i, line)
+            self.mapping(spec, f"a duration of {what}", at, ("from", "to", "at_least", "at_most"), ("from", "to"))
+            for key in ("from", "to"):
+                self.typed(spec, key, str, f"a duration of {what}", at)
+            if "at_least" not in spec and "at_most" not in spec:
+                self.fail(at, f"a duration of {what} needs at_least or at_most (seconds)")
+            for key in ("at_least", "at_most"):
+                if key in spec:
+                    self.typed(spec, key, (int, float), f"a duration of {what}", at, lambda v: v >= 0,
+                               "a non-negative number of seconds")
 
     def step_cancel(self, args, at, what, scenario):
         self.mapping(args, what, at, ("job",), ("job",))

@@ -7,9 +7,11 @@ import threading
 from dataclasses import replace
 
 
+from server.clock import CLOCK
 from server.config import Names, Settings
 from server.service import Service
 
+from .clock import ServiceClock, check_target
 from .errors import ServiceStartError
 from .http_server import MAX_CONNECTIONS, READ_TIMEOUT, BoundedServer
 from .provision import clients_for, provision
@@ -113,9 +115,12 @@ class RunningService:
                  region: str | None = None, public_url: str | None = None, worker_output: str | None = None,
                  roles=("api", "queue", "poller"), workers: str = "batch", batch_endpoint_url: str | None = None,
                  settings_overrides: dict | None = None, say=None, read_timeout: float = READ_TIMEOUT,
-                 max_connections: int = MAX_CONNECTIONS, in_process: bool = True):
+                 max_connections: int = MAX_CONNECTIONS, in_process: bool = True, clock: str | None = None):
         if target not in TARGETS:
             raise ValueError(f"unknown target {target!r}: choose one of {', '.join(TARGETS)}")
+        check_target(target, clock)  # a virtual clock off the embedded target: an error before anything runs
+        #: The process clock's mode while this service runs (None: leave it as it is).
+        self.clock_mode = clock
         self.target, self.host, self.port = target, host, port
         self.api_keys, self.endpoint_url, self.redis_url = tuple(api_keys), endpoint_url, redis_url
         self.prefix, self.region, self.public_url = prefix, region, public_url
@@ -137,6 +142,11 @@ class RunningService:
         self.faults = Injector(self)
 
     @property
+    def clock(self) -> ServiceClock:
+        """The service's clock: `mode`, `now()`, `advance(seconds)`, `sleep(seconds)`, `use(mode)`."""
+        return ServiceClock(self)
+
+    @property
     def url(self) -> str:
         if self._http is None:
             raise RuntimeError(f"no API here: this service runs {', '.join(self.roles)}")
@@ -152,6 +162,8 @@ class RunningService:
 
     def _start(self) -> None:
         overrides = dict(self.settings_overrides)
+        if self.clock_mode is not None:
+            CLOCK.configure(self.clock_mode)
         if self.target == "embedded":
             from emulators import EmbeddedAWS
 
@@ -168,7 +180,9 @@ class RunningService:
             import fakeredis
 
             # In process: no socket and no server thread between the service and its cache.
-            redis_client = fakeredis.FakeRedis(server=fakeredis.FakeServer())
+            from emulators.clocked import on_clock
+
+            redis_client = fakeredis.FakeRedis(server=on_clock(fakeredis.FakeServer()))
         elif redis_url is None:
             from emulators import EmbeddedRedis
 
@@ -248,6 +262,8 @@ class RunningService:
             self.redis = None
         if self.service is not None:
             self.service = None
+        if self.clock_mode is not None:
+            CLOCK.reset()
 
     def __enter__(self):
         return self.start()

@@ -53,6 +53,7 @@ def to_document(results) -> dict:
     """The trace of scenario results as one JSON-ready document."""
     return {"format": "jobservice-trace/1", "scenarios": [{
         "name": r.scenario.name, "path": r.scenario.path, "passed": r.passed, "seconds": round(r.seconds, 3),
+        "clock": r.clock, "virtual_seconds": None if r.virtual_seconds is None else round(r.virtual_seconds, 3),
         "events": [e.to_dict() for e in r.events]} for r in results]}
 
 

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from botocore.exceptions import ClientError
 
-from . import asl, lifecycle, observe
+from . import asl, clock, lifecycle, observe
 from .dynamodb_connection import JOBS_CREATED
 from .resources import JOB, WORKER, aws_name
 
@@ -97,7 +97,8 @@ class ActivityPoller:
             if not task.get("taskToken"):
                 return False
             observe.record("AWS SFN", PARTICIPANT, "Activity Task Received", kind="return")
-            self.handle(activity_arn, task)
+            with clock.CLOCK.busy():  # mid-iteration: the clock waits for the run to be submitted
+                self.handle(activity_arn, task)
             return True
 
     def handle(self, activity_arn: str, task: dict) -> None:
@@ -165,7 +166,7 @@ class ActivityPoller:
                         continue
                     run = by_job[job["jobId"]]
                     failed += self.runs.fail(run, "Worker.Exited", self._exit_cause(run, job))
-            cutoff = time.time() - self.settings.unsubmitted_grace_seconds
+            cutoff = clock.now() - clock.CLOCK.virtual_seconds(self.settings.unsubmitted_grace_seconds)
             for run in runs:
                 if not run.get("batch_job_id") and _epoch(run["created_at"]) <= cutoff:
                     failed += self.runs.fail(run, "Worker.NotSubmitted", "the worker's Batch job was never submitted")
@@ -195,7 +196,7 @@ class ActivityPoller:
                 except Exception:  # noqa: BLE001 - keep watching through a bad moment
                     self._report_error()
                     log.warning("activity poller error", exc_info=True)
-                self._wake.wait(self.settings.batch_watch_seconds)
+                clock.wait(self._wake, self.settings.batch_watch_seconds, drive=False)
 
     def _poll_while_wanted(self, arn: str) -> None:
         backoff = 0.1
@@ -210,7 +211,7 @@ class ActivityPoller:
                 if not isinstance(exc, ClientError):  # a backend's refusal is no bug of ours
                     self._report_error()
                 log.warning("polling %s failed; retrying in %.1f s", arn, backoff, exc_info=True)
-                self._stop.wait(backoff)
+                clock.wait(self._stop, backoff, drive=False)
                 backoff = min(backoff * 2, 5.0)
                 continue
             if not found:

@@ -10,7 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from flask import Flask, g, jsonify, request
 from werkzeug.exceptions import ClientDisconnected, HTTPException
 
-from . import definitions, files, jobs, observe, worker_helper, worker_manager
+from . import clock, definitions, files, jobs, observe, worker_clock, worker_helper, worker_manager
 from .errors import ApiError, PayloadTooLarge, ServiceUnavailable, Unauthorized
 
 log = logging.getLogger(__name__)
@@ -22,6 +22,7 @@ PARTICIPANTS = {
     "files": ("API Server", "User"),
     "worker_manager": ("Worker Manager", "Worker"),
     "worker_helper": ("Worker Helper", "Worker"),
+    "worker_clock": ("Worker Manager", "Worker"),
 }
 CLIENT_BLUEPRINTS = {"definitions", "jobs", "files"}
 
@@ -32,7 +33,7 @@ def create_app(service) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = service.settings.max_upload_bytes
     app.json.sort_keys = False
     app.extensions["jobservice"] = service
-    for module in (definitions, jobs, files, worker_manager, worker_helper):
+    for module in (definitions, jobs, files, worker_manager, worker_helper, worker_clock):
         app.register_blueprint(module.bp)
 
     @app.get("/v2/health")
@@ -48,6 +49,9 @@ def create_app(service) -> Flask:
 
     @app.before_request
     def enter():
+        if request.method not in ("GET", "HEAD"):  # a call that changes something holds the clock still (skip)
+            g.clock_key = clock.thread_key()
+            clock.CLOCK.hold(g.clock_key)
         participant, caller = PARTICIPANTS.get(request.blueprint, ("API Server", "User"))
         g.observed = observe.acting_as(participant)
         g.observed.__enter__()
@@ -64,6 +68,8 @@ def create_app(service) -> Flask:
 
     @app.teardown_request
     def teardown(_exc=None):
+        if "clock_key" in g:
+            clock.CLOCK.release(g.pop("clock_key"))
         if "observed" in g:
             g.pop("observed").__exit__(None, None, None)
 

@@ -10,12 +10,11 @@ single atomic `list_append`.
 import json
 import threading
 from contextlib import contextmanager
-from datetime import datetime, timezone
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from . import observe
+from . import clock, observe
 
 BY_KIND = "by-kind"
 ACTIVE = "active"
@@ -26,7 +25,7 @@ _ser, _de = TypeSerializer(), TypeDeserializer()
 
 def now() -> str:
     """Return the current time as ISO 8601 UTC with milliseconds."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return clock.iso()
 
 
 def _to_attr(value):

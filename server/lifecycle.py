@@ -3,6 +3,8 @@
 import logging
 from datetime import datetime
 
+from . import clock
+
 log = logging.getLogger("jobservice.lifecycle")
 
 
@@ -17,4 +19,4 @@ def since(iso: str | None) -> str:
         started = datetime.fromisoformat(str(iso).replace("Z", "+00:00"))
     except ValueError:
         return "?"
-    return f"{(datetime.now(started.tzinfo) - started).total_seconds():.2f} s"
+    return f"{(clock.utcnow() - started).total_seconds():.2f} s"

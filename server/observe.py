@@ -9,8 +9,9 @@ none, recording costs one list check.
 import contextlib
 import contextvars
 import threading
-import time
 from dataclasses import asdict, dataclass, field
+
+from . import clock
 
 AWS_PARTICIPANTS = {
     "stepfunctions": "AWS SFN",
@@ -38,7 +39,7 @@ class Event:
     target: str
     label: str
     kind: str = "call"
-    at: float = field(default_factory=time.time)
+    at: float = field(default_factory=clock.now)
     seq: int = 0
     details: dict = field(default_factory=dict)
 

@@ -9,12 +9,11 @@ execution's name is the request's id, and the job's item is written with
 import json
 import logging
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 from botocore.exceptions import ClientError
 
-from . import job_updates, lifecycle, observe
+from . import clock, job_updates, lifecycle, observe
 from .dynamodb_connection import Update, dumps, now
 from .resources import EXECUTION_TO_JOB, JOB, REQUEST
 
@@ -91,12 +90,12 @@ class QueueProcessor:
                 if self._stop.is_set():
                     return
                 log.warning("queue loop error; retrying in %.1f s", backoff, exc_info=True)
-                self._stop.wait(backoff)
+                clock.wait(self._stop, backoff, drive=False)
                 backoff = min(backoff * 2, 5.0)
 
     def reconcile_forever(self) -> None:
         """Run `reconcile()` every `reconcile_seconds` until stopped."""
-        while not self._stop.wait(self.settings.reconcile_seconds):
+        while not clock.wait(self._stop, self.settings.reconcile_seconds, drive=False):
             try:
                 self.reconcile()
             except Exception:  # noqa: BLE001 - the next sweep retries
@@ -107,7 +106,7 @@ class QueueProcessor:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _handle_safely(self, message: dict) -> None:
-        with observe.acting_as(PARTICIPANT):
+        with observe.acting_as(PARTICIPANT), clock.CLOCK.busy():
             try:
                 self.handle(message)
             except Exception:  # noqa: BLE001 - left on the queue, redelivered later
@@ -186,7 +185,7 @@ class QueueProcessor:
         for pause in SETTLE_PAUSES if settle else ():
             if execution["status"] != "RUNNING":
                 break
-            time.sleep(pause)
+            clock.sleep(pause)
             execution = self._execution(job["execution_arn"])
         status = EXECUTION_TO_JOB.get(execution["status"], "FAILED")
         if status == "RUNNING":

@@ -6,6 +6,7 @@ import threading
 import time
 import traceback
 
+from . import clock
 from .activity_poller import ActivityPoller
 from .api_server import create_app
 from .clients import Clients
@@ -86,7 +87,8 @@ class Service:
             except Exception:  # noqa: BLE001 - any failure is reported, none raised
                 log.warning("health: %s is unreachable", name, exc_info=True)
                 failing[name] = "unreachable"
-        body = {"status": "ok" if not failing else "unavailable", "target": self.settings.target}
+        body = {"status": "ok" if not failing else "unavailable", "target": self.settings.target,
+                "clock": clock.CLOCK.describe()}
         if failing:
             body["failing"] = failing
             body["error"] = {"code": "ServiceUnavailable",

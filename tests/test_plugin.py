@@ -469,3 +469,21 @@ def test_keep_is_ignored_with_a_warning_under_xdist(pytester):
     result = pytester.runpytest_subprocess(*RUN, "-n", "2", "--harness-keep")
     result.assert_outcomes(passed=1, warnings=1)
     result.stdout.fnmatch_lines(["*HarnessWarning: --harness-keep is ignored with pytest-xdist*"])
+
+
+def test_the_clock_option_sets_the_session_and_the_marker_one_test(pytester):
+    pytester.makepyfile(test_clocked="""
+        import pytest
+
+        @pytest.mark.harness_clock("skip")
+        def test_marked(jobservice):
+            assert jobservice.clock.mode == "skip"
+            before = jobservice.clock.now()
+            jobservice.clock.advance(3600)
+            assert (jobservice.clock.now() - before).total_seconds() >= 3600
+
+        def test_session(jobservice):
+            assert jobservice.clock.mode == "scale=10"
+    """)
+    result = pytester.runpytest_subprocess(*RUN, "--harness-clock", "scale=10", "-v")
+    result.assert_outcomes(passed=2)

@@ -119,11 +119,14 @@ class Script:
         """Tell the service the run is alive, `times` times, `every` seconds apart."""
         for i in range(args.get("times", 1)):
             if i:
-                time.sleep(args.get("every", 1))
+                self.sleep(args.get("every", 1))
             self.api.call("POST", "/v2/worker/heartbeat")
 
     def sleep(self, seconds):
-        time.sleep(seconds)
+        """Sleep on the service's clock (virtual time under `clock: skip` or `scale=N`)."""
+        left = seconds
+        while left > 0:
+            left = self.api.call("POST", "/v2/worker/sleep", {"seconds": left})["left"]
 
     def wait(self, name):
         """Block until the scenario's user sends `signal: name` (a file in the signals directory)."""

@@ -20,3 +20,4 @@ def refuse(client):
     """Raise after starting: the run fails with the exception's type and message."""
     client.start()
     raise ValueError("this worker refuses every input")
+

@@ -1,0 +1,113 @@
+"""The embedded emulators on the process's clock (server/clock.py): Step Functions, SQS, fakeredis TTLs, idle checks.
+
+Skip mode jumps only when nothing is happening; the emulators tell it what "happening" means
+for them: an activity task that waits to be taken, a message visible in a queue. SQS
+visibility timeouts and delays read the clock for the harness's requests (scope.py).
+"""
+
+import sys
+import time as _time
+
+from fakeredis._socket import _base as fakeredis_socket
+from moto.core import utils as core_utils
+from moto.sqs import models as sqs_models
+
+from server import clock
+
+from . import scope, sfn_activities, sfn_clock
+
+_installed = False
+
+
+def _unix_time(dt=None) -> float:
+    return clock.now() if dt is None and scope.active() else core_utils.unix_time(dt)
+
+
+def _unix_time_millis(dt=None) -> float:
+    return clock.now() * 1000.0 if dt is None and scope.active() else core_utils.unix_time_millis(dt)
+
+
+class _FakeRedisTime:
+    """`time` as fakeredis's command loop sees it: the clock for a server of ours (`on_clock`), else the wall."""
+
+    def __getattr__(self, name):
+        return getattr(_time, name)
+
+    @staticmethod
+    def time() -> float:
+        caller = sys._getframe(1).f_locals.get("self")
+        if getattr(getattr(caller, "_server", None), "jobservice_clock", False):
+            return clock.now()
+        return _time.time()
+
+
+def on_clock(fake_server):
+    """Put a fakeredis FakeServer's TTLs on the clock; return it."""
+    fake_server.jobservice_clock = True
+    return fake_server
+
+
+# -- SQS: a message that becomes visible again (or is no longer delayed) is a deadline --
+_stock_change_visibility = sqs_models.Message.change_visibility
+_stock_delay = sqs_models.Message.delay
+_stock_delete_message = sqs_models.Queue.delete_message
+
+
+def _forget(message) -> None:
+    remove = message.__dict__.pop("jobservice_deadline", None)
+    if remove is not None:
+        remove()
+
+
+def _track(message) -> None:
+    """Skip mode may jump to when the message can be received (its handler died: redelivery)."""
+    _forget(message)
+    if scope.active() and clock.CLOCK.mode == "skip":
+        at = max(message.visible_at or 0, message.delayed_until or 0) / 1000.0
+        message.jobservice_deadline = clock.CLOCK.deadline(at)
+
+
+def _change_visibility(self, visibility_timeout) -> None:
+    _stock_change_visibility(self, visibility_timeout)
+    _track(self)
+
+
+def _delay(self, delay_seconds) -> None:
+    _stock_delay(self, delay_seconds)
+    _track(self)
+
+
+def _delete_message(self, receipt_handle) -> None:
+    deleted = [m for m in self._messages if m.had_receipt_handle(receipt_handle)]
+    _stock_delete_message(self, receipt_handle)
+    for message in deleted:
+        _forget(message)
+
+
+def no_message_visible() -> bool:
+    """True when no queue of the process holds a message that a receive would get now."""
+    now_ms = clock.now() * 1000.0
+    for account in list(sqs_models.sqs_backends.keys()):
+        for region in list(sqs_models.sqs_backends[account].keys()):
+            for queue in list(sqs_models.sqs_backends[account][region].queues.values()):
+                for message in list(queue._messages):
+                    if now_ms > message.visible_at and now_ms >= message.delayed_until:
+                        return False
+    return True
+
+
+def install() -> None:
+    """Put the harness's emulators on the clock (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    sfn_clock.install()
+    sqs_models.unix_time = _unix_time
+    sqs_models.unix_time_millis = _unix_time_millis
+    sqs_models.Message.change_visibility = _change_visibility
+    sqs_models.Message.delay = _delay
+    sqs_models.Queue.delete_message = _delete_message
+    fakeredis_socket.time = _FakeRedisTime()
+    clock.CLOCK.add_idle_check(sfn_activities.no_task_waiting)
+    clock.CLOCK.add_idle_check(no_message_visible)
+    _installed = True

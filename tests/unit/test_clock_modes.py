@@ -1,0 +1,217 @@
+"""The process clock's semantics: modes, advance, deadlines, idle detection and skip."""
+
+import threading
+
+import pytest
+from hypothesis import given, strategies as st
+
+from server.clock import Clock, ClockError, parse_mode, worker_key
+
+
+class FakeWall:
+    def __init__(self, start=1_800_000_000.0):
+        self.t = start
+
+    def __call__(self):
+        return self.t
+
+
+positive = st.floats(min_value=0.001, max_value=1e4, allow_nan=False, allow_infinity=False)
+durations = st.floats(min_value=0, max_value=1e6, allow_nan=False, allow_infinity=False)
+
+
+@given(st.sampled_from(["real", "skip"]) | positive.map(lambda n: f"scale={n:g}"))
+def test_every_valid_mode_parses_and_is_reported_back(mode):
+    clock = Clock(wall=FakeWall())
+    clock.configure(mode)
+    assert clock.mode == mode
+    clock.reset()
+
+
+@pytest.mark.parametrize("mode", ["", "fast", "scale=", "scale=0", "scale=-2", "scale=x", "skip=3", "REAL "])
+def test_a_bad_mode_is_a_clear_error(mode):
+    with pytest.raises(ClockError, match="real, skip, scale=N|positive"):
+        parse_mode(mode)
+
+
+@given(positive, st.lists(durations, max_size=5))
+def test_scale_runs_virtual_time_n_times_faster(rate, steps):
+    wall = FakeWall()
+    clock = Clock(wall=wall)
+    start = clock.now()
+    clock.configure(f"scale={rate}")
+    for step in steps:
+        wall.t += step
+    assert clock.now() - start == pytest.approx(sum(steps) * rate, rel=1e-9, abs=1e-3)
+    assert clock.wall_seconds(60) == pytest.approx(60 / rate)
+
+
+def test_real_is_the_wall_clock_and_refuses_advance():
+    wall = FakeWall()
+    clock = Clock(wall=wall)
+    wall.t += 12.5
+    assert clock.now() == wall.t
+    assert not clock.virtual
+    with pytest.raises(ClockError, match="advance needs --clock skip or scale=N"):
+        clock.advance(10)
+
+
+@given(st.lists(st.tuples(st.sampled_from(["skip", "scale=2", "real"]), durations, durations), max_size=8))
+def test_virtual_time_never_goes_back_across_modes_and_advances(moves):
+    wall = FakeWall()
+    clock = Clock(wall=wall)
+    last = clock.now()
+    for mode, advance, elapsed in moves:
+        clock.configure(mode)
+        if mode != "real":
+            before = clock.now()
+            assert clock.advance(advance) == pytest.approx(before + advance)
+        wall.t += elapsed
+        assert clock.now() >= last - 1e-6
+        last = clock.now()
+
+
+def test_advance_refuses_negative_and_non_finite_seconds():
+    clock = Clock(wall=FakeWall())
+    clock.configure("skip")
+    for bad in (-1, float("nan"), float("inf"), "10"):
+        with pytest.raises(ClockError):
+            clock.advance(bad)
+    clock.reset()
+
+
+def manual_skip_clock():
+    """A skip clock whose background skipper never acts (a settle period of an hour): tests call step()."""
+    clock = Clock(wall=FakeWall(), settle=3600)
+    clock.configure("skip")
+    return clock
+
+
+@given(st.lists(st.floats(min_value=1, max_value=1e6), min_size=1, max_size=6))
+def test_skip_jumps_to_the_earliest_deadline_when_idle(offsets):
+    clock = manual_skip_clock()
+    start = clock.now()
+    removers = [clock.deadline(start + o) for o in offsets]
+    assert clock.step()
+    assert clock.now() == pytest.approx(start + min(offsets))
+    for remove in removers:
+        remove()
+    assert not clock.step()  # no deadline left: nothing to jump to
+
+
+def test_skip_does_not_jump_while_something_holds_the_clock():
+    clock = manual_skip_clock()
+    start = clock.now()
+    clock.deadline(start + 3600)
+    with clock.busy("api call"):
+        assert not clock.idle()
+        assert not clock.step()
+    assert clock.idle()
+    assert clock.step()
+    assert clock.now() == pytest.approx(start + 3600)
+
+
+def test_skip_does_not_jump_while_an_idle_check_sees_work():
+    clock = manual_skip_clock()
+    clock.deadline(clock.now() + 60)
+    visible = [True]
+    clock.add_idle_check(lambda: not visible[0])
+    assert not clock.step()
+    visible[0] = False
+    assert clock.step()
+
+
+def test_a_sleeping_worker_lets_time_jump_a_running_one_holds_it():
+    clock = manual_skip_clock()
+    start = clock.now()
+    key = worker_key("w1")
+    clock.hold(key)
+    clock.deadline(start + 300)
+    assert not clock.step()  # the worker runs: time stands still
+    slept = threading.Event()
+
+    def worker_sleeps():
+        clock.sleep(1000, release=(key,))
+        slept.set()
+
+    thread = threading.Thread(target=worker_sleeps, daemon=True)
+    thread.start()
+    deadline_seen = threading.Event()
+    for _ in range(1000):
+        if clock.idle():
+            deadline_seen.set()
+            break
+        threading.Event().wait(0.005)
+    assert deadline_seen.is_set(), "the sleeping worker's hold was not lifted"
+    assert clock.step() and clock.now() == pytest.approx(start + 300)
+    assert clock.step() and clock.now() == pytest.approx(start + 1000, abs=0.5)
+    assert slept.wait(10)
+    clock.release(key)
+
+
+def test_a_wait_that_does_not_drive_registers_no_deadline():
+    clock = manual_skip_clock()
+    done = threading.Event()
+    stop = threading.Event()
+    thread = threading.Thread(target=lambda: (clock.wait(stop, 5, drive=False), done.set()), daemon=True)
+    thread.start()
+    assert clock.next_deadline() is None
+    clock.advance(5)  # time passing for another reason still ends it
+    assert done.wait(10)
+
+
+def test_skip_mode_sleeps_an_hour_without_waiting_an_hour():
+    clock = Clock(settle=0.01)
+    clock.configure("skip")
+    start = clock.now()
+    finished = threading.Event()
+    threading.Thread(target=lambda: (clock.sleep(3600), finished.set()), daemon=True).start()
+    assert finished.wait(30), "skip mode did not jump to the sleeper's deadline"
+    assert clock.now() - start >= 3600
+    assert clock.jumps >= 1
+    clock.reset()
+
+
+def test_event_waits_end_at_the_virtual_timeout_or_when_set():
+    clock = Clock(settle=0.01)
+    clock.configure("skip")
+    event = threading.Event()
+    start = clock.now()
+    assert clock.wait(event, 600) is False
+    assert clock.now() - start >= 600
+    event.set()
+    assert clock.wait(event, 600) is True
+    clock.reset()
+
+
+def test_skip_never_jumps_to_a_sweep_unless_only_a_sweep_can_see_what_waits():
+    clock = manual_skip_clock()
+    start = clock.now()
+    stop = threading.Event()
+    thread = threading.Thread(target=lambda: clock.wait(stop, 5, drive=False), daemon=True)
+    thread.start()
+    for _ in range(1000):
+        if clock.next_deadline(sweep=True) is not None:
+            break
+        threading.Event().wait(0.005)
+    clock.deadline(start + 3600)
+    assert clock.step() and clock.now() == pytest.approx(start + 3600)  # past the sweep: not to it
+    stop.set()
+    thread.join(10)
+    sweep_done = threading.Event()
+    thread = threading.Thread(target=lambda: (clock.wait(threading.Event(), 5, drive=False), sweep_done.set()),
+                              daemon=True)
+    thread.start()
+    for _ in range(1000):
+        if clock.next_deadline(sweep=True) is not None:
+            break
+        threading.Event().wait(0.005)
+    unread = [True]
+    clock.add_idle_check(lambda: not unread[0], until_sweep=True)
+    before = clock.now()
+    clock.deadline(before + 3600)
+    assert clock.step()  # only the sweep can see the news: time goes to the sweep, not to the hour
+    assert clock.now() == pytest.approx(before + 5, abs=0.5)
+    assert sweep_done.wait(10)
+    clock.add_idle_check(lambda: False)  # something that no sweep resolves
+    assert not clock.step()
