@@ -122,14 +122,20 @@ _models_lock = threading.Lock()
 
 
 def _service_model(service: str):
+    """A service's model as botocore ships it, from a loader of our own.
+
+    Clients change their loader's models in place (S3's `requestUri` loses its `/{Bucket}`
+    once a client has used it), and the process's loader is shared (emulators/shared_loader.py).
+    """
     with _models_lock:
         if service not in _models:
-            import botocore.session
-            from botocore.exceptions import UnknownServiceError
+            from botocore.exceptions import DataNotFoundError
+            from botocore.loaders import Loader
+            from botocore.model import ServiceModel
 
             try:
-                _models[service] = botocore.session.get_session().get_service_model(service)
-            except UnknownServiceError:
+                _models[service] = ServiceModel(Loader().load_service_model(service, "service-2"), service)
+            except DataNotFoundError:
                 _models[service] = None
         return _models[service]
 

@@ -21,6 +21,8 @@ from datetime import datetime
 
 from server import clock
 
+from .scenario import task_states
+
 WORKER_URN = "urn:jobservice:worker:"
 ENDED_RUN = ("FAILED",)
 GOING_RUN = ("SUBMITTED", "RUNNING")
@@ -143,24 +145,9 @@ def asl_steps(asl) -> dict:
         except ValueError:
             return {}
     out: dict = {}
-    _walk(asl, out)
+    for name, state in task_states(asl):
+        out.setdefault(state["Resource"], []).append(name)
     return out
-
-
-def _walk(asl, out: dict) -> None:
-    states = asl.get("States") if isinstance(asl, dict) else None
-    if not isinstance(states, dict):
-        return
-    for name, state in states.items():
-        if not isinstance(state, dict):
-            continue
-        resource = state.get("Resource")
-        if state.get("Type") == "Task" and isinstance(resource, str):
-            out.setdefault(resource, []).append(name)
-        for branch in state.get("Branches") or []:
-            _walk(branch, out)
-        for key in ("ItemProcessor", "Iterator"):
-            _walk(state.get(key), out)
 
 
 # -- the observed sequence, as shown with a failure --------------------------------------------

@@ -459,9 +459,9 @@ class _Validator:
         if not isinstance(asl, dict) or not isinstance(asl.get("States"), dict) or "StartAt" not in asl:
             self.fail(asl_line, f"the definition of {what} must be ASL: a mapping with 'StartAt' and 'States'")
         workers = []
-        for container, key, resource in _tasks(asl):
-            at = _line(container, key, asl_line) if "file" not in spec else asl_line
-            ref = _worker_ref(resource)
+        for _, state in task_states(asl):
+            at = _line(state, "Resource", asl_line) if "file" not in spec else asl_line
+            ref = _worker_ref(state["Resource"])
             if ref is None:
                 continue
             if ref not in scenario.workers:
@@ -737,8 +737,8 @@ def _step_triggered(spec):
     return replace(spec, when={"inject": spec.name})
 
 
-def _tasks(asl, container=None):
-    """Yield (states mapping, state name, resource) of every Task, nested Parallel and Map included."""
+def task_states(asl):
+    """Yield (name, state) of every Task state whose Resource is a string, nested Parallel and Map included."""
     states = asl.get("States") if isinstance(asl, dict) else None
     if not isinstance(states, dict):
         return
@@ -746,12 +746,11 @@ def _tasks(asl, container=None):
         if not isinstance(state, dict):
             continue
         if state.get("Type") == "Task" and isinstance(state.get("Resource"), str):
-            yield state, "Resource", state["Resource"]
+            yield name, state
         for branch in state.get("Branches") or []:
-            yield from _tasks(branch)
+            yield from task_states(branch)
         for key in ("ItemProcessor", "Iterator"):
-            if isinstance(state.get(key), dict):
-                yield from _tasks(state[key])
+            yield from task_states(state.get(key))
 
 
 def _worker_ref(resource: str) -> str | None:
@@ -766,10 +765,10 @@ def _worker_ref(resource: str) -> str | None:
 def bind_asl(asl: dict, urns: dict) -> dict:
     """Return a copy of the ASL whose worker Tasks name the registered worker URNs."""
     out = json.loads(json.dumps(asl))
-    for state, key, resource in _tasks(out):
-        ref = _worker_ref(resource)
+    for _, state in task_states(out):
+        ref = _worker_ref(state["Resource"])
         if ref is not None:
-            state[key] = urns[ref]
+            state["Resource"] = urns[ref]
     return out
 
 

@@ -161,3 +161,25 @@ def test_check_adds_latency_without_an_error_and_effects_to_every_call():
         assert (fault.error, fault.status, fault.latency_ms) == ("ThrottlingException", 400, 45)
     finally:
         faults.clear()
+
+
+def test_a_rest_request_is_named_right_after_an_s3_client_has_run():
+    """botocore's S3 clients strip `/{Bucket}` from their model's paths in place, and the process
+    shares one loader (emulators/shared_loader.py): fault matching must read models of its own."""
+    import botocore.session
+    from botocore.config import Config
+
+    from emulators import shared_loader
+
+    shared_loader.install()
+    s3 = botocore.session.get_session().create_client(
+        "s3", region_name="us-east-1", endpoint_url="http://127.0.0.1:9", aws_access_key_id="a",
+        aws_secret_access_key="b", config=Config(retries={"max_attempts": 0}, connect_timeout=1))
+    for call in (lambda: s3.create_bucket(Bucket="b"), lambda: s3.put_object(Bucket="b", Key="k", Body=b"x")):
+        with pytest.raises(Exception):
+            call()  # nothing listens: the operations' models have been changed all the same
+    faults._models.clear()
+    faults._rest_routes.clear()  # as if no request had been matched before the client ran
+    signed = "AWS4-HMAC-SHA256 Credential=AK/20260101/us-east-1/s3/aws4_request"
+    put_bucket = {"REQUEST_METHOD": "PUT", "PATH_INFO": "/bucket-two", "QUERY_STRING": "", "HTTP_AUTHORIZATION": signed}
+    assert faults.identify(put_bucket) == ("s3", "CreateBucket", "us-east-1")
