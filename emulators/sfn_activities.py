@@ -607,11 +607,19 @@ def install() -> None:
 
 
 def no_task_waiting() -> bool:
-    """True when no activity task waits to be taken (the clock's idle check: skip mode may jump)."""
+    """True when no activity task waits to be taken (the clock's idle check: skip mode may jump).
+
+    The task of an execution that has ended (stopped before anyone polled) waits for nothing:
+    a poll drops it.
+    """
     for account in list(backends.keys()):
         for region in list(backends[account].keys()):
-            if any(activity._tasks for activity in list(backends[account][region].activity_queues.values())):
-                return False
+            backend = backends[account][region]
+            for activity in list(backend.activity_queues.values()):
+                for task in list(activity._tasks):
+                    execution = backend.task_owners.get(task.task_token)
+                    if execution is None or execution.exec_status == ExecutionStatus.RUNNING:
+                        return False
     return True
 
 
