@@ -14,10 +14,11 @@ import threading
 import time
 from datetime import datetime
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from . import asl, clock, lifecycle, observe
 from .dynamodb_connection import JOBS_CREATED
+from .errors import ServiceUnavailable
 from .resources import JOB, WORKER, aws_name
 
 log = logging.getLogger(__name__)
@@ -131,8 +132,25 @@ class ActivityPoller:
         except Exception:
             self.runs.fail(info, "Worker.SubmitFailed", "the worker's Batch job could not be submitted")
             raise
-        self.runs.submitted(info, batch_job_id)
+        self._record_submitted(info, batch_job_id)
         lifecycle.say("run submitted", info["worker"], f"{worker_urn} in job {info['job']}, Batch job {batch_job_id}")
+
+    def _record_submitted(self, info: dict, batch_job_id: str, patience: float = 30.0) -> None:
+        """Record the submission, retrying while a store is out: the Batch job runs already.
+
+        Given up only after `patience` seconds; the run then fails as never submitted.
+        """
+        deadline, delay = time.monotonic() + patience, 0.1
+        while True:
+            try:
+                self.runs.submitted(info, batch_job_id)  # applied twice, it changes nothing
+                return
+            except (ServiceUnavailable, BotoCoreError, ClientError):
+                if self._stop.is_set() or time.monotonic() >= deadline:
+                    raise
+                log.warning("recording the Batch job of run %s failed; retrying in %.1f s", info["worker"], delay)
+                clock.wait(self._stop, delay, drive=False)
+                delay = min(delay * 2, 2.0)
 
     def _end_untracked(self, task_token: str) -> None:
         try:
