@@ -18,6 +18,8 @@ log = logging.getLogger(__name__)
 TARGETS = ("embedded", "localstack", "aws")
 WORKERS = ("batch", "local")
 LOCALSTACK_DEFAULT = "http://localhost:4566"
+#: Ended jobs the embedded target keeps by default (`--retain-ended-jobs`): more than one test session runs.
+RETAIN_ENDED_JOBS = 10_000
 
 
 def localstack_endpoint() -> str:
@@ -113,7 +115,8 @@ class RunningService:
                  region: str | None = None, public_url: str | None = None, worker_output: str | None = None,
                  roles=("api", "queue", "poller"), workers: str = "batch", batch_endpoint_url: str | None = None,
                  settings_overrides: dict | None = None, say=None, read_timeout: float = READ_TIMEOUT,
-                 max_connections: int = MAX_CONNECTIONS, in_process: bool = True):
+                 max_connections: int = MAX_CONNECTIONS, in_process: bool = True,
+                 retain_ended_jobs: int | None = None):
         if target not in TARGETS:
             raise ValueError(f"unknown target {target!r}: choose one of {', '.join(TARGETS)}")
         self.target, self.host, self.port = target, host, port
@@ -128,6 +131,10 @@ class RunningService:
         self.read_timeout, self.max_connections = read_timeout, max_connections
         #: Embedded only: the service calls moto in process (True) or over its loopback port like a worker (False).
         self.in_process = in_process
+        #: Embedded only: how many ended jobs the emulated AWS keeps (older ones are dropped; see
+        #: emulators/retention.py). None: the default, RETAIN_ENDED_JOBS.
+        self.retain_ended_jobs = retain_ended_jobs
+        self._retention = None
         self.say = say or (lambda text: log.info(text))
         self.aws = self.redis = self.service = self._http = self.api_faults = None
         self._thread = None
@@ -159,6 +166,11 @@ class RunningService:
             settings = Settings(endpoint_url=self.aws.endpoint, access_key_id=self.aws.credentials.access_key_id,
                                 secret_access_key=self.aws.credentials.secret_access_key,
                                 names=names_for(self.prefix), target="embedded", region=_region(self.region))
+            from emulators import retention
+
+            self._retention = retention.Retention(settings.names.table,
+                                                  self.retain_ended_jobs or RETAIN_ENDED_JOBS)
+            retention.apply(self._retention)
         else:
             settings = target_settings(self.target, self.endpoint_url, self.prefix, self.region)
             if self.workers == "local" or self.batch_endpoint_url:
@@ -232,6 +244,11 @@ class RunningService:
         self.faults.clear()
         if self.service is not None:
             self.service.stop(timeout=0.2)  # loops in a long poll are daemons: no need to wait it out
+        if self._retention is not None:
+            from emulators import retention
+
+            retention.remove(self._retention)
+            self._retention = None
         if self.aws is not None:
             self.aws.stop()
             self.aws = None
