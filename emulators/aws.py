@@ -4,7 +4,8 @@ import logging
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-from . import batch_local, dispatch_cache, dynamodb_atomic, dynamodb_index, faults, scope, sfn_activities, sigv4
+from . import (batch_local, dispatch_cache, dynamodb_atomic, dynamodb_index, faults, model_tracking, scope,
+               sfn_activities, sigv4)
 from .servers import shutdown_now
 
 
@@ -15,6 +16,7 @@ def install() -> None:
     dynamodb_atomic.install()
     dynamodb_index.install()
     faults.install()
+    model_tracking.install()
 
 
 class EmbeddedAWS:
