@@ -115,7 +115,10 @@ def _drop_batch_jobs(execution_arn: str | None, job_ids: list[str]) -> None:
     _, _, _, region, account = execution_arn.split(":")[:5]
     jobs = batch_models.batch_backends[account][region]._jobs
     for job_id in job_ids:
-        jobs.pop(job_id, None)
+        job = jobs.pop(job_id, None)
+        queue = getattr(job, "job_queue", None)
+        if queue is not None:  # a queue lists every job ever submitted to it (ListJobs reads it)
+            queue.jobs[:] = [j for j in queue.jobs if j is not job]
 
 
 def _update_item(self, table_name, *args, **kwargs):

@@ -55,6 +55,10 @@ def test_with_retention_5_after_8_jobs_the_first_3_are_gone_and_the_last_5_are_w
         job_id = job["urn"].rsplit(":", 1)[1]
         for urn in ("urn:jobservice:run:" + job["workers"][0]["worker"], f"urn:jobservice:result:{job_id}:1"):
             assert "Item" not in dynamodb.get_item(TableName=table, Key={"urn": {"S": urn}})
+    queue = kept_five.service.settings.names.job_queue
+    listed = {j["jobId"] for status in ("SUCCEEDED", "FAILED")
+              for j in batch.list_jobs(jobQueue=queue, jobStatus=status)["jobSummaryList"]}
+    assert listed == {j["workers"][0]["batch_job_id"] for j in jobs[3:]}
     for job in jobs[3:]:
         assert sfn.describe_execution(executionArn=job["execution_arn"])["status"] == "SUCCEEDED"
         assert batch.describe_jobs(jobs=[job["workers"][0]["batch_job_id"]])["jobs"][0]["status"] == "SUCCEEDED"
