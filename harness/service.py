@@ -94,7 +94,7 @@ class RemoteService:
         self.target = health.json().get("target", "remote")
         return self
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 0) -> None:
         """Nothing to stop: the service is not this process's."""
 
 
@@ -239,11 +239,15 @@ class RunningService:
         log.info("worker runs go to the Batch at %s (created: %s)", endpoint, ", ".join(created) or "nothing")
         overrides["endpoints"] = {**overrides.get("endpoints", {}), "batch": endpoint}
 
-    def stop(self) -> None:
-        """Stop the loops, the HTTP server, worker processes and emulators (each at most once)."""
+    def stop(self, grace: float = 0.2) -> None:
+        """Stop the loops, the HTTP server, worker processes and emulators (each at most once).
+
+        The loops get `grace` seconds to end; one in a long poll (a daemon) ends with it. A process
+        that exits right after (`harness run`) gives none.
+        """
         self.faults.clear()
         if self.service is not None:
-            self.service.stop(timeout=0.2)  # loops in a long poll are daemons: no need to wait it out
+            self.service.stop(timeout=grace)
         if self._retention is not None:
             from emulators import retention
 
