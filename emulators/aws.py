@@ -17,6 +17,7 @@ def install() -> None:
     dynamodb_index.install()
     faults.install()
     model_tracking.install()
+    dispatch_cache.install_action_cache()
 
 
 class EmbeddedAWS:
