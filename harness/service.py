@@ -70,6 +70,15 @@ def _resolved(settings: Settings):
     return Credentials(found.access_key, found.secret_key) if found else None
 
 
+def _retain_from_environment(environ=os.environ) -> int:
+    value = environ.get("HARNESS_RETAIN_ENDED_JOBS", "").strip()
+    if not value:
+        return RETAIN_ENDED_JOBS
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"HARNESS_RETAIN_ENDED_JOBS must be a whole number of jobs, at least 1, not {value!r}")
+    return int(value)
+
+
 class RemoteService:
     """A Job Service that runs elsewhere (`harness run --url`): scenarios call it, nothing is started here."""
 
@@ -132,8 +141,8 @@ class RunningService:
         #: Embedded only: the service calls moto in process (True) or over its loopback port like a worker (False).
         self.in_process = in_process
         #: Embedded only: how many ended jobs the emulated AWS keeps (older ones are dropped; see
-        #: emulators/retention.py). None: the default, RETAIN_ENDED_JOBS.
-        self.retain_ended_jobs = retain_ended_jobs
+        #: emulators/retention.py). None: HARNESS_RETAIN_ENDED_JOBS, else RETAIN_ENDED_JOBS.
+        self.retain_ended_jobs = retain_ended_jobs or _retain_from_environment()
         self._retention = None
         self.say = say or (lambda text: log.info(text))
         self.aws = self.redis = self.service = self._http = self.api_faults = None
@@ -169,7 +178,7 @@ class RunningService:
             from emulators import retention
 
             self._retention = retention.Retention(settings.names.table,
-                                                  self.retain_ended_jobs or RETAIN_ENDED_JOBS)
+                                                  self.retain_ended_jobs)
             retention.apply(self._retention)
         else:
             settings = target_settings(self.target, self.endpoint_url, self.prefix, self.region)
