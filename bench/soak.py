@@ -5,8 +5,11 @@ Prints, for this process (moto, the service and the client together):
   idle CPU (% of one core over a quiet window) on the fresh service and after the jobs;
   whether the service kept up: the backlog (requested, not yet COMPLETED) at its peak and the
   request-to-COMPLETED latency (median, p90);
-  memory per ended job: (RSS after - RSS before) / N.
-Usage: python bench/soak.py [--jobs 100] [--rate 4] [--idle 3]
+  memory per ended job: (RSS after - RSS before) / N;
+  with --tracemalloc, the Python memory per ended job (allocated and kept, by module), which the
+  allocator's slack does not blur (tracemalloc slows everything down: latencies are not comparable);
+  with --retain N, the embedded target keeps only the latest N ended jobs (--retain-ended-jobs).
+Usage: python bench/soak.py [--jobs 100] [--rate 4] [--idle 3] [--retain N] [--tracemalloc]
 """
 
 import argparse
@@ -16,6 +19,7 @@ import statistics
 import sys
 import threading
 import time
+import tracemalloc
 from concurrent.futures import ThreadPoolExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -54,8 +58,10 @@ def main():
     parser.add_argument("--jobs", type=int, default=100, help="jobs to request (default 100)")
     parser.add_argument("--rate", type=float, default=4.0, help="requests per second (default 4)")
     parser.add_argument("--idle", type=float, default=3.0, help="seconds of each idle-CPU window (default 3)")
+    parser.add_argument("--retain", type=int, help="ended jobs the embedded target keeps (default: the service's)")
+    parser.add_argument("--tracemalloc", action="store_true", help="also measure Python memory kept per ended job")
     args = parser.parse_args()
-    with RunningService() as running:
+    with RunningService(retain_ended_jobs=args.retain) as running:
         client = Client(running.url)
         worker = client.register_worker("quick", command=[sys.executable, "-S", os.path.join(HERE, "quick_worker.py")])
         definition = client.register_job("bench-soak", {"StartAt": "One", "States": {
@@ -64,6 +70,9 @@ def main():
             client.run_job(definition, {"warm": i})
         time.sleep(1)
         before = snapshot("before", args.idle)
+        if args.tracemalloc:
+            tracemalloc.start()
+            traced_before = tracemalloc.take_snapshot()
 
         latencies, lock = [], threading.Lock()
         peak = {"rss": before["rss"], "threads": before["threads"], "backlog": 0}
@@ -93,6 +102,9 @@ def main():
               f"backlog peak {peak['backlog']}", flush=True)
         time.sleep(1)
         after = snapshot("after", args.idle)
+        if args.tracemalloc:
+            traced = tracemalloc.take_snapshot().compare_to(traced_before, "filename")
+            tracemalloc.stop()
 
     ordered = sorted(latencies)
     print(f"\n{args.jobs} jobs requested at {args.rate:g}/s; all COMPLETED after {elapsed:.1f} s "
@@ -101,6 +113,12 @@ def main():
           f"p90 {ordered[int(0.9 * (len(ordered) - 1))] * 1000:.0f} ms")
     print(f"memory per ended job: {(after['rss'] - before['rss']) * 1024 / args.jobs:.1f} KiB "
           f"(RSS {before['rss']:.1f} -> {after['rss']:.1f} MiB)")
+    if args.tracemalloc:
+        kept = sum(stat.size_diff for stat in traced)
+        print(f"Python memory kept per ended job (tracemalloc): {kept / 1024 / args.jobs:.1f} KiB; the largest:")
+        for stat in traced[:10]:
+            where = stat.traceback[0].filename.split("site-packages/")[-1]
+            print(f"  {stat.size_diff / 1024 / args.jobs:7.1f} KiB  {where}")
     print(f"idle CPU: fresh {before['idle']:.1f}%, after the jobs {after['idle']:.1f}%; "
           f"threads {before['threads']} -> {after['threads']}")
     print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")

@@ -4,7 +4,8 @@ import logging
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-from . import batch_local, clocked, dispatch_cache, dynamodb_atomic, dynamodb_index, faults, scope, sfn_activities, sigv4
+from . import (batch_local, clocked, dispatch_cache, dynamodb_atomic, dynamodb_index, faults, model_tracking,
+               scope, sfn_activities, sigv4)
 from .servers import shutdown_now
 
 
@@ -16,6 +17,8 @@ def install() -> None:
     dynamodb_index.install()
     faults.install()
     clocked.install()
+    model_tracking.install()
+    dispatch_cache.install_action_cache()
 
 
 class EmbeddedAWS:

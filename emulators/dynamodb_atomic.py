@@ -22,7 +22,7 @@ _ITEM_CALLS = ("put_item", "update_item", "delete_item", "transact_write_items",
 #: Responses that turn live items into their answer: the copy is made under the lock too, or a
 #: concurrent update of a map attribute changes the item while it is being copied.
 _READ_RESPONSES = ("get_item", "batch_get_item", "query", "scan", "transact_get_items")
-_lock = threading.RLock()
+lock = _lock = threading.RLock()  # `lock`: for extensions that change items directly
 
 
 def _atomic(method):

@@ -21,5 +21,21 @@ def _shared(search_path_string):
 
 
 def install() -> None:
-    """Make every new botocore session use the process's loader for its data path (idempotent)."""
+    """Make every new botocore session use the process's loader for its data path (idempotent).
+
+    moto's own service models (how its server parses requests) come from a loader of its own,
+    made anew for each model: each new loader lists botocore's ~400 service folders first
+    (20-30 ms, for every service's first request). One moto loader serves them all here.
+    """
     session.create_loader = _shared
+    from moto.core import loaders as moto_loaders, utils as moto_utils
+
+    if moto_utils.create_loader is not _moto_loader:
+        moto_utils.create_loader = _moto_loader
+        _moto_loader.__wrapped_create__ = moto_loaders.create_loader
+
+
+@functools.lru_cache(maxsize=1)
+def _moto_loader():
+    """The one moto loader of the process (its lists and parsed files are cached in it)."""
+    return _moto_loader.__wrapped_create__()

@@ -11,7 +11,7 @@ from .errors import HarnessError
 from .http_server import MAX_CONNECTIONS, READ_TIMEOUT
 from .logs import configure_logging, secret
 from .options import _target_options, clock_option
-from .service import TARGETS, WORKERS, RunningService
+from .service import RETAIN_ENDED_JOBS, TARGETS, WORKERS, RunningService
 
 ROLES = ("api", "queue", "poller")
 
@@ -82,11 +82,15 @@ REFUSED_CREDENTIALS = ("InvalidClientTokenId", "UnrecognizedClientException", "I
               help="Seconds a connection may send nothing while its request or body is awaited; then it is closed.")
 @click.option("--max-connections", type=click.IntRange(1), default=MAX_CONNECTIONS, show_default=True,
               help="Connections served at once (a thread each, long polls included); past it, an immediate 503.")
+@click.option("--retain-ended-jobs", type=click.IntRange(1), default=RETAIN_ENDED_JOBS, show_default=True,
+              envvar="HARNESS_RETAIN_ENDED_JOBS",
+              help="Embedded target: ended jobs kept in memory; past it, the oldest ended job's items, execution "
+                   "and Batch jobs are dropped (reading it answers 404 saying so). Other targets keep everything.")
 @clock_option("The service's clock on the embedded target: real (default), skip (jump to the next timer "
               "when nothing happens) or scale=N (N times faster). GET /v2/health shows the mode and the virtual now.")
 @_target_options
 def serve(port, host, api_keys, public_url, worker_logs, roles, workers, batch_endpoint_url, max_upload_bytes,
-          read_timeout, max_connections, clock, target, endpoint_url, redis_url, prefix, region):
+          read_timeout, max_connections, retain_ended_jobs, clock, target, endpoint_url, redis_url, prefix, region):
     """Serve the Job Service API until Ctrl-C or SIGTERM.
 
     \b
@@ -115,7 +119,8 @@ def serve(port, host, api_keys, public_url, worker_logs, roles, workers, batch_e
                              worker_output=worker_logs, roles=roles, workers=workers,
                              batch_endpoint_url=batch_endpoint_url,
                              settings_overrides={"max_upload_bytes": max_upload_bytes} if max_upload_bytes else None,
-                             say=say, read_timeout=read_timeout, max_connections=max_connections, clock=clock)
+                             say=say, read_timeout=read_timeout, max_connections=max_connections, clock=clock,
+                             retain_ended_jobs=retain_ended_jobs)
     try:
         running.start()
     except OSError as exc:

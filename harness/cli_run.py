@@ -193,7 +193,7 @@ def run(paths, list_only, url, api_key, patterns, keep_going, full_sequence, exp
                                    clock)
     finally:
         progress.clear()
-        running.stop()
+        running.stop(grace=0)  # the process exits next: its daemon loops end with it
     seconds = time.monotonic() - started
     _write_reports(results, skipped, seconds, junit_xml, diagram, trace)
     failed = [r for r in results if not r.passed]

@@ -20,6 +20,8 @@ log = logging.getLogger(__name__)
 TARGETS = ("embedded", "localstack", "aws")
 WORKERS = ("batch", "local")
 LOCALSTACK_DEFAULT = "http://localhost:4566"
+#: Ended jobs the embedded target keeps by default (`--retain-ended-jobs`): more than one test session runs.
+RETAIN_ENDED_JOBS = 10_000
 
 
 def localstack_endpoint() -> str:
@@ -70,6 +72,15 @@ def _resolved(settings: Settings):
     return Credentials(found.access_key, found.secret_key) if found else None
 
 
+def _retain_from_environment(environ=os.environ) -> int:
+    value = environ.get("HARNESS_RETAIN_ENDED_JOBS", "").strip()
+    if not value:
+        return RETAIN_ENDED_JOBS
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"HARNESS_RETAIN_ENDED_JOBS must be a whole number of jobs, at least 1, not {value!r}")
+    return int(value)
+
+
 class RemoteService:
     """A Job Service that runs elsewhere (`harness run --url`): scenarios call it, nothing is started here."""
 
@@ -94,7 +105,7 @@ class RemoteService:
         self.target = health.json().get("target", "remote")
         return self
 
-    def stop(self) -> None:
+    def stop(self, grace: float = 0) -> None:
         """Nothing to stop: the service is not this process's."""
 
 
@@ -115,7 +126,8 @@ class RunningService:
                  region: str | None = None, public_url: str | None = None, worker_output: str | None = None,
                  roles=("api", "queue", "poller"), workers: str = "batch", batch_endpoint_url: str | None = None,
                  settings_overrides: dict | None = None, say=None, read_timeout: float = READ_TIMEOUT,
-                 max_connections: int = MAX_CONNECTIONS, in_process: bool = True, clock: str | None = None):
+                 max_connections: int = MAX_CONNECTIONS, in_process: bool = True, clock: str | None = None,
+                 retain_ended_jobs: int | None = None):
         if target not in TARGETS:
             raise ValueError(f"unknown target {target!r}: choose one of {', '.join(TARGETS)}")
         check_target(target, clock)  # a virtual clock off the embedded target: an error before anything runs
@@ -133,6 +145,10 @@ class RunningService:
         self.read_timeout, self.max_connections = read_timeout, max_connections
         #: Embedded only: the service calls moto in process (True) or over its loopback port like a worker (False).
         self.in_process = in_process
+        #: Embedded only: how many ended jobs the emulated AWS keeps (older ones are dropped; see
+        #: emulators/retention.py). None: HARNESS_RETAIN_ENDED_JOBS, else RETAIN_ENDED_JOBS.
+        self.retain_ended_jobs = retain_ended_jobs or _retain_from_environment()
+        self._retention = None
         self.say = say or (lambda text: log.info(text))
         self.aws = self.redis = self.service = self._http = self.api_faults = None
         self._thread = None
@@ -171,6 +187,11 @@ class RunningService:
             settings = Settings(endpoint_url=self.aws.endpoint, access_key_id=self.aws.credentials.access_key_id,
                                 secret_access_key=self.aws.credentials.secret_access_key,
                                 names=names_for(self.prefix), target="embedded", region=_region(self.region))
+            from emulators import retention
+
+            self._retention = retention.Retention(settings.names.table,
+                                                  self.retain_ended_jobs)
+            retention.apply(self._retention)
         else:
             settings = target_settings(self.target, self.endpoint_url, self.prefix, self.region)
             if self.workers == "local" or self.batch_endpoint_url:
@@ -218,7 +239,7 @@ class RunningService:
             self._thread = threading.Thread(target=self._http.serve_forever, name="jobservice-http", daemon=True)
             self._thread.start()
         # ~300k long-lived objects from moto and botocore: keep them out of every later collection.
-        gc.collect()
+        # No gc.collect() first: it costs 0.1-0.2 s of start-up and finds a few hundred objects to free.
         gc.freeze()
 
     def _start_local_batch(self, settings: Settings, overrides: dict) -> None:
@@ -241,11 +262,20 @@ class RunningService:
         log.info("worker runs go to the Batch at %s (created: %s)", endpoint, ", ".join(created) or "nothing")
         overrides["endpoints"] = {**overrides.get("endpoints", {}), "batch": endpoint}
 
-    def stop(self) -> None:
-        """Stop the loops, the HTTP server, worker processes and emulators (each at most once)."""
+    def stop(self, grace: float = 0.2) -> None:
+        """Stop the loops, the HTTP server, worker processes and emulators (each at most once).
+
+        The loops get `grace` seconds to end; one in a long poll (a daemon) ends with it. A process
+        that exits right after (`harness run`) gives none.
+        """
         self.faults.clear()
         if self.service is not None:
-            self.service.stop(timeout=0.2)  # loops in a long poll are daemons: no need to wait it out
+            self.service.stop(timeout=grace)
+        if self._retention is not None:
+            from emulators import retention
+
+            retention.remove(self._retention)
+            self._retention = None
         if self.aws is not None:
             self.aws.stop()
             self.aws = None

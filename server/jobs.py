@@ -25,6 +25,8 @@ def _get(urn: str, prefix: str, state=None) -> dict:
         item = db.get(key)
         if item is None:
             raise NotFound(f"no resource {key!r}")
+        if "dropped" in item:  # a tombstone: the target no longer keeps this ended job (a retention policy)
+            raise NotFound(f"{key} was {item['dropped']}")
         return item
 
     return waits.read(db, urn, seconds, state, get, service.settings.wait_recheck_seconds)

@@ -1,4 +1,4 @@
-"""Connections: a stalled client is closed after the read timeout, and past the bound the API answers 503 at once."""
+"""Connections: kept alive between requests, closed when stalled or idle, and past the bound the API answers 503 at once."""
 
 import socket
 import time
@@ -55,3 +55,35 @@ def test_past_the_bound_the_api_answers_503_at_once_and_recovers(small):
     while requests.get(f"{small.url}/v2/health", timeout=30).status_code != 200:
         assert time.monotonic() < deadline, "the API did not recover its connections"
         time.sleep(0.05)
+
+
+def answer(sock: socket.socket) -> tuple[bytes, bytes]:
+    """One HTTP answer read from a connection that stays open: (head, body)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536) or pytest.fail(f"closed after {data!r}")
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length")))
+    while len(body) < length:
+        body += sock.recv(65536) or pytest.fail("closed in the body")
+    return head, body
+
+
+def test_one_connection_serves_several_requests_then_is_closed_when_idle(small):
+    sock = stalled(small.url, b"")
+    for _ in range(3):
+        sock.sendall(b"GET /v2/health HTTP/1.1\r\nHost: x\r\n\r\n")
+        head, body = answer(sock)
+        assert head.startswith(b"HTTP/1.1 200") and b"connection: close" not in head.lower()
+        assert b'"status"' in body
+    # Idle past the timeout: the server closes it (its thread and its place in the bound are freed).
+    assert closed_by_server(sock) == b""
+
+
+def test_a_body_the_api_did_not_read_is_never_taken_for_the_next_request(small):
+    sock = stalled(small.url, b"")
+    hidden = b"GET /v2/health HTTP/1.1\r\nHost: x\r\n\r\n"
+    sock.sendall(b"POST /v2/health HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(hidden) + hidden)
+    answered = closed_by_server(sock)
+    assert answered.startswith(b"HTTP/1.1 405") and b"connection: close" in answered.lower()
+    assert answered.count(b"HTTP/1.1") == 1
