@@ -96,6 +96,9 @@ def no_message_visible() -> bool:
     return True
 
 
+no_message_visible.waiting = 'a message is visible in a queue'  # what `Clock.holders()` says while it is not idle
+
+
 def install() -> None:
     """Put the harness's emulators on the clock (idempotent)."""
     global _installed

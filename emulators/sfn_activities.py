@@ -623,6 +623,9 @@ def no_task_waiting() -> bool:
     return True
 
 
+no_task_waiting.waiting = 'an activity task waits for a poller'  # what `Clock.holders()` says while it is not idle
+
+
 def wake_all() -> None:
     """Release the long polls in progress in every account and region."""
     for account in list(backends.keys()):

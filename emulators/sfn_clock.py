@@ -215,6 +215,9 @@ def no_end_unread() -> bool:
         return not _unread
 
 
+no_end_unread.waiting = 'an ended execution is not read yet'  # what `Clock.holders()` says while it is not idle
+
+
 _installed = False
 
 

@@ -73,6 +73,8 @@ class Result:
     #: The clock it ran on, and the virtual seconds that passed (None: the wall clock's, or not known here).
     clock: str = "real"
     virtual_seconds: float | None = None
+    #: What kept a skipping clock from jumping when the scenario failed (the failure report says it).
+    clock_holders: list = field(default_factory=list)
 
     def timing(self) -> str:
         """`3.17s`, or `3.17s (4881 s virtual, clock skip)` where the clock was virtual."""
@@ -100,6 +102,8 @@ class Result:
         if self.virtual_seconds is not None:
             lines.append(f"  clock {self.clock}: the times of the service are virtual "
                          f"({self.virtual_seconds:.0f} s passed in {self.seconds:.2f}s of wall time)")
+            if self.clock_holders:
+                lines.append("  the clock could not skip at the failure; not idle: " + "; ".join(self.clock_holders))
         if f.cause:
             lines.extend(f.cause.splitlines()[1:])
         lines += [f"  {f.message}", f"  expected: {_show(f.expected)}", f"  actual:   {_show(f.actual)}"]
@@ -170,6 +174,8 @@ class _Run:
                 finally:
                     if here and CLOCK.virtual:
                         result.virtual_seconds = CLOCK.now() - virtual_start
+                    if here and CLOCK.mode == "skip" and not result.passed:
+                        result.clock_holders = CLOCK.holders()
         except HarnessError as exc:  # a fault or a clock that cannot apply on this service
             result.failure = StepFailure(step="setup", expected="faults and a clock that apply", actual=str(exc),
                                          message=str(exc))

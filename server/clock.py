@@ -204,6 +204,16 @@ class Clock:
             return None
         return "sweep" if all(waiting) else "busy"
 
+    def holders(self) -> list[str]:
+        """What keeps a skipping clock from jumping now, in words (empty: nothing)."""
+        with self._cond:
+            held = [f"{key[0]} {key[1]}" for key, count in self._holds.items()
+                    if count > 0 and not self._suspended[key]]
+            checks = list(self._idle_checks)
+        waiting = [getattr(check, "waiting", None) or getattr(check, "__name__", "a component")
+                   for check, _ in checks if not check()]
+        return [f"held by {what}" for what in held] + waiting
+
     def idle(self) -> bool:
         """Nothing is happening now: no hold outside a wait, and every idle check says idle."""
         return self._blocking() is None

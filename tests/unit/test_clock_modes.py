@@ -215,3 +215,21 @@ def test_skip_never_jumps_to_a_sweep_unless_only_a_sweep_can_see_what_waits():
     assert sweep_done.wait(10)
     clock.add_idle_check(lambda: False)  # something that no sweep resolves
     assert not clock.step()
+
+
+def test_holders_say_in_words_what_keeps_a_skipping_clock_still():
+    clock = Clock(wall=FakeWall())
+    clock.configure("skip")
+    pending = {"task": True}
+
+    def no_task_waiting():
+        return not pending["task"]
+
+    no_task_waiting.waiting = "an activity task waits for a poller"
+    clock.add_idle_check(no_task_waiting)
+    clock.hold(worker_key("w1"))
+    assert clock.holders() == ["held by worker w1", "an activity task waits for a poller"]
+    clock.release(worker_key("w1"))
+    pending["task"] = False
+    assert clock.holders() == [] and clock.idle()
+    clock.reset()
