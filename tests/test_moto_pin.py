@@ -321,6 +321,8 @@ SIGNATURES_SINCE = [
     (RETRY, "RetrierDecl._eval_body", ["self", "env"]),
     (EXEC_STATE, "ExecutionState._evaluate_with_timeout", ["self", "env"]),
     (f"{PARSER}.asl.component.program.program", "Program.eval", ["self", "env"]),
+    (f"{PARSER}.asl.eval.environment", "Environment.is_running", ["self"]),
+    (f"{PARSER}.asl.eval.environment", "Environment.set_timed_out", ["self"]),
     (CB, "HeartbeatEndpoint.clear_and_wait", ["self"]),
     (CB, "ActivityTaskStartEndpoint.wait", ["self", "timeout_seconds"]),
     (CB, "CallbackEndpoint.wait", ["self", "timeout"]),
@@ -400,9 +402,10 @@ def test_bodies_that_newer_extensions_copy_or_wrap_are_unchanged(module, qualnam
 
 def test_responses_call_method_names_from_class_by_its_module_level_name():
     """dispatch_cache replaces moto.core.responses.method_names_from_class: responses must import and call it."""
-    text, _ = _module_source("moto.core.responses")
-    assert "from moto.core.utils import (" in text or "from .utils import (" in text
-    assert "    method_names_from_class,\n" in text
+    text, tree = _module_source("moto.core.responses")
+    imported = {alias.name for n in tree.body if isinstance(n, ast.ImportFrom) and n.module == "moto.core.utils"
+                for alias in n.names}
+    assert "method_names_from_class" in imported
     assert "method_names = method_names_from_class(self.__class__)" in text
 
 
@@ -457,6 +460,8 @@ def test_step_functions_timers_read_the_module_names_sfn_clock_proxies():
     assert "time.sleep(" in source
     _, source = stock(EXEC_STATE, "ExecutionState._evaluate_with_timeout")
     assert "threading.Event()" in source
+    _, env = stock(f"{PARSER}.asl.eval.environment", "Environment.__init__")
+    assert "self.program_state_event = threading.Event()" in env  # sfn_clock._wait_interval waits on it
     for module, name in ((f"{WAIT}.timestamp", "datetime"), (RETRY, "time"), (EXEC_STATE, "threading")):
         _, tree = _module_source(module)
         assert any(isinstance(n, ast.Import) and name in [a.name for a in n.names] for n in tree.body), module
