@@ -267,3 +267,244 @@ def test_moto_dispatcher_still_resolves_hosts_in_get_backend_for_host():
                                   "transact_get_items"])
 def test_dynamodb_backend_has_the_item_calls_made_atomic(name):
     stock("moto.dynamodb.models", f"DynamoDBBackend.{name}")
+
+
+# -- extensions added since: model tracking, the dispatch and loader caches, retention, DynamoDB ----
+# index queries and atomicity, the clock (Step Functions, SQS, fakeredis), faults, SigV4, in-process.
+# Each reads the shipped source, as above; botocore and fakeredis are not pinned exactly (setup.cfg),
+# so their entries fail when an upgrade changes what emulators/ relies on.
+CB = f"{PARSER}.asl.eval.callback.callback"
+WAIT = f"{PARSER}.asl.component.state.wait.wait_function"
+RETRY = f"{PARSER}.asl.component.common.retry.retrier_decl"
+EXEC_STATE = f"{PARSER}.asl.component.state.exec.execute_state"
+SIGNATURES_SINCE = [
+    # model_tracking: replaces BaseModel.__new__
+    ("moto.core.common_models", "BaseModel.__new__", ["cls"]),
+    # dispatch_cache.install_action_cache: replaces moto.core.responses.method_names_from_class
+    ("moto.core.utils", "method_names_from_class", ["clazz"]),
+    # shared_loader: replaces botocore.session.create_loader and moto.core.utils.create_loader
+    ("botocore.loaders", "create_loader", ["search_path_string"]),
+    ("moto.core.loaders", "create_loader", []),
+    # retention: wraps update_item (table_name first, returns the item), then reads and writes the table
+    ("moto.dynamodb.models", "DynamoDBBackend.update_item",
+     ["self", "table_name", "key", "update_expression", "expression_attribute_names", "expression_attribute_values",
+      "attribute_updates", "expected", "condition_expression", "return_values_on_condition_check_failure"]),
+    ("moto.dynamodb.models", "DynamoDBBackend.get_table", ["self", "table_name"]),
+    ("moto.dynamodb.models.table", "Table.get_item", ["self", "hash_key", "range_key", "projection_expression"]),
+    ("moto.dynamodb.models.table", "Table.delete_item", ["self", "hash_key", "range_key"]),
+    ("moto.dynamodb.models.table", "Table.put_item",
+     ["self", "item_attrs", "expected", "condition_expression", "expression_attribute_names",
+      "expression_attribute_values", "overwrite", "return_values_on_condition_check_failure"]),
+    ("moto.dynamodb.models.dynamo_type", "Item.to_json", ["self", "root_attr_name"]),
+    ("moto.dynamodb.models.dynamo_type", "DynamoType.__init__", ["self", "type_as_dict"]),
+    # dynamodb_index: replaces these three; _index_query reads index_name as the 8th positional argument
+    ("moto.dynamodb.models.table", "Table.all_items", ["self"]),
+    ("moto.dynamodb.models.table", "Table.sorted_items", ["self", "hash_key_attrs", "range_key_attrs", "items"]),
+    ("moto.dynamodb.models.table", "Table.query",
+     ["self", "hash_key", "range_comparison", "range_objs", "limit", "exclusive_start_key", "scan_index_forward",
+      "projection_expressions", "index_name", "consistent_read", "filter_expression", "hash_key_conditions",
+      "range_key_conditions"]),
+    # clocked: SQS
+    ("moto.core.utils", "unix_time", ["dt"]),
+    ("moto.core.utils", "unix_time_millis", ["dt"]),
+    ("moto.sqs.models", "Message.change_visibility", ["self", "visibility_timeout"]),
+    ("moto.sqs.models", "Message.delay", ["self", "delay_seconds"]),
+    ("moto.sqs.models", "Message.had_receipt_handle", ["self", "receipt_handle"]),
+    ("moto.sqs.models", "Queue.delete_message", ["self", "receipt_handle"]),
+    # clocked: fakeredis reads time.time() in its command loop, its `self` has `_server`
+    ("fakeredis._socket._base", "BaseFakeSocket._process_command", ["self", "fields"]),
+    ("fakeredis._clients._tcp_server", "TcpFakeServer.__init__",
+     ["self", "server_address", "bind_and_activate", "server_type", "server_version"]),
+    # sfn_clock
+    (f"{WAIT}.wait_function", "WaitFunction._wait_interval", ["self", "env", "wait_seconds"]),
+    (f"{WAIT}.timestamp", "Timestamp._get_wait_seconds", ["self", "env"]),
+    (RETRY, "RetrierDecl._eval_body", ["self", "env"]),
+    (EXEC_STATE, "ExecutionState._evaluate_with_timeout", ["self", "env"]),
+    (f"{PARSER}.asl.component.program.program", "Program.eval", ["self", "env"]),
+    (f"{PARSER}.asl.eval.environment", "Environment.is_running", ["self"]),
+    (f"{PARSER}.asl.eval.environment", "Environment.set_timed_out", ["self"]),
+    (CB, "HeartbeatEndpoint.clear_and_wait", ["self"]),
+    (CB, "ActivityTaskStartEndpoint.wait", ["self", "timeout_seconds"]),
+    (CB, "CallbackEndpoint.wait", ["self", "timeout"]),
+    (CB, "CallbackEndpoint.setup_heartbeat_endpoint", ["self", "heartbeat_seconds"]),
+    (CB, "CallbackPoolManager.add", ["self", "callback_id"]),
+    # faults: wraps SQSBackend.receive_message and send_message (queue_name first, delay_seconds by name)
+    ("moto.sqs.models", "SQSBackend.receive_message",
+     ["self", "queue_name", "count", "wait_seconds_timeout", "visibility_timeout", "message_attribute_names"]),
+    ("moto.sqs.models", "SQSBackend.send_message",
+     ["self", "queue_name", "message_body", "message_attributes", "delay_seconds", "deduplication_id", "group_id",
+      "system_attributes", "validate_group_id"]),
+    # sigv4: recomputes signatures with botocore's signers
+    ("botocore.auth", "SigV4Auth.__init__", ["self", "credentials", "service_name", "region_name"]),
+    ("botocore.auth", "SigV4QueryAuth.__init__", ["self", "credentials", "service_name", "region_name", "expires"]),
+    ("botocore.auth", "SigV4Auth.canonical_request", ["self", "request"]),
+    ("botocore.auth", "SigV4Auth.string_to_sign", ["self", "request", "canonical_request"]),
+    ("botocore.auth", "SigV4Auth.signature", ["self", "string_to_sign", "request"]),
+    ("botocore.awsrequest", "AWSRequest.__init__",
+     ["self", "method", "url", "headers", "data", "params", "auth_path", "stream_output"]),
+    # inprocess: answers botocore with an AWSResponse around a body of its own
+    ("botocore.awsrequest", "AWSResponse.__init__", ["self", "url", "status_code", "headers", "raw"]),
+]
+
+
+@pytest.mark.parametrize("module, qualname, expected", SIGNATURES_SINCE, ids=[s[1] for s in SIGNATURES_SINCE])
+def test_internals_the_newer_extensions_rely_on_keep_their_signature(module, qualname, expected):
+    test_internals_the_extension_relies_on_keep_their_signature(module, qualname, expected)
+
+
+COPIED_SINCE = [
+    ("moto.core.common_models", "BaseModel.__new__", "7eb0527f63a33b49",
+     "re-implemented by model_tracking._weakly_tracked_new (weak references in instances_tracked)"),
+    ("moto.core.utils", "method_names_from_class", "dffccc6df0b3d020",
+     "cached per class by dispatch_cache._cached_method_names"),
+    ("moto.core.loaders", "create_loader", "789ed39d27810d82", "made once per process by shared_loader._moto_loader"),
+    ("botocore.loaders", "create_loader", "d2be0285df31772c", "cached per data path by shared_loader._shared"),
+    ("moto.dynamodb.models.table", "Table.query", "7c7c449c0d26f159",
+     "calls all_items and sorted_items, which dynamodb_index filters first and sorts after, for index queries"),
+    ("moto.dynamodb.models.table", "Table.all_items", "98389d15573959bc",
+     "re-implemented unsorted by dynamodb_index._unsorted_all_items"),
+    ("moto.dynamodb.models.table", "Table.sorted_items", "9e330e95fe997478",
+     "wrapped by dynamodb_index._sorted_by_primary_key_then"),
+    ("moto.dynamodb.models", "DynamoDBBackend.update_item", "d8e4e02a421005da",
+     "wrapped by retention._update_item, which reads the item it returns"),
+    ("moto.sqs.models", "Message.change_visibility", "18ffb006a0304a98",
+     "wrapped by clocked._change_visibility, which reads visible_at"),
+    ("moto.sqs.models", "Message.delay", "370ce9f57fa47271", "wrapped by clocked._delay, which reads delayed_until"),
+    ("moto.sqs.models", "Queue.delete_message", "636fb315c91ee9f1",
+     "wrapped by clocked._delete_message, which reads _messages and had_receipt_handle first"),
+    ("fakeredis._socket._base", "BaseFakeSocket._process_command", "ec5c2bfc5870ecb8",
+     "reads time.time() under self._server, which clocked._FakeRedisTime answers"),
+    (f"{WAIT}.wait_function", "WaitFunction._wait_interval", "778fc7df842c2206",
+     "re-implemented on the clock by sfn_clock._wait_interval"),
+    (f"{WAIT}.timestamp", "Timestamp._get_wait_seconds", "06a25baec5437699",
+     "wrapped by sfn_clock._in_clock: its datetime.datetime.now() reads the clock"),
+    (RETRY, "RetrierDecl._eval_body", "c816d4644fe2c182", "wrapped by sfn_clock._in_clock: its time.sleep moves"),
+    (EXEC_STATE, "ExecutionState._evaluate_with_timeout", "999d88984b134f88",
+     "wrapped by sfn_clock._in_clock: its threading.Event waits on the clock"),
+    (f"{PARSER}.asl.component.program.program", "Program.eval", "b65ba5ca9c558632",
+     "re-implemented on the clock by sfn_clock._program_eval"),
+    (CB, "HeartbeatEndpoint.clear_and_wait", "4786abb0e175fc48",
+     "re-implemented by sfn_clock._ClockHeartbeatEndpoint"),
+    (CB, "ActivityTaskStartEndpoint.wait", "096e3c1bd709292a", "re-implemented by sfn_clock._ClockTaskStartEndpoint"),
+    (CB, "CallbackEndpoint.wait", "1c189fa1e6c73ed8", "re-implemented by sfn_clock._ClockEndpoint"),
+    (CB, "CallbackEndpoint.setup_heartbeat_endpoint", "ffefccfd7362718d",
+     "its endpoint's class is swapped by sfn_clock._ClockEndpoint"),
+    (CB, "CallbackPoolManager.add", "251398e7dc9c0671", "its endpoint's class is swapped by sfn_clock._ClockPoolManager"),
+    ("moto.batch.models", "Job._container_details", "23085ed9b714fbdf",
+     "wrapped by batch_local._container_details_with_exit_code"),
+]
+
+
+@pytest.mark.parametrize("module, qualname, digest, use", COPIED_SINCE, ids=[c[1] for c in COPIED_SINCE])
+def test_bodies_that_newer_extensions_copy_or_wrap_are_unchanged(module, qualname, digest, use):
+    test_bodies_that_emulators_copies_or_replaces_are_unchanged(module, qualname, digest, use)
+
+
+def test_responses_call_method_names_from_class_by_its_module_level_name():
+    """dispatch_cache replaces moto.core.responses.method_names_from_class: responses must import and call it."""
+    text, tree = _module_source("moto.core.responses")
+    imported = {alias.name for n in tree.body if isinstance(n, ast.ImportFrom) and n.module == "moto.core.utils"
+                for alias in n.names}
+    assert "method_names_from_class" in imported
+    assert "method_names = method_names_from_class(self.__class__)" in text
+
+
+def test_sessions_and_moto_make_loaders_by_module_level_name():
+    """shared_loader replaces botocore.session.create_loader and moto.core.utils.create_loader."""
+    text, _ = _module_source("botocore.session")
+    assert "from botocore.loaders import create_loader" in text
+    assert "create_loader(self.get_config_variable('data_path'))" in text
+    text, _ = _module_source("moto.core.utils")
+    assert "from .loaders import create_loader" in text and "loader = create_loader()" in text
+
+
+def test_sqs_models_read_unix_time_by_module_level_name():
+    """clocked replaces moto.sqs.models.unix_time and unix_time_millis: the module must import and call them."""
+    text, tree = _module_source("moto.sqs.models")
+    imported = {alias.name for n in tree.body if isinstance(n, ast.ImportFrom) and n.module == "moto.core.utils"
+                for alias in n.names}
+    assert {"unix_time", "unix_time_millis"} <= imported
+    _, visibility = stock("moto.sqs.models", "Message.change_visibility")
+    assert "self.visible_at = unix_time_millis() +" in visibility
+    _, delay = stock("moto.sqs.models", "Message.delay")
+    assert "self.delayed_until = unix_time_millis() +" in delay
+    _, receive = stock("moto.sqs.models", "SQSBackend.receive_message")
+    assert "unix_time()" in receive
+
+
+def test_sqs_keeps_queues_and_messages_where_the_idle_check_reads_them():
+    """clocked.no_message_visible walks sqs_backends[account][region].queues[...]._messages."""
+    text, _ = _module_source("moto.sqs.models")
+    assert 'sqs_backends = BackendDict(SQSBackend, "sqs")' in text
+    _, queue = stock("moto.sqs.models", "Queue.__init__")
+    assert "self._messages: list[Message] = []" in queue
+    _, backend = stock("moto.sqs.models", "SQSBackend.__init__")
+    assert "self.queues: dict[str, Queue] = {}" in backend
+
+
+def test_fakeredis_command_loop_reads_the_module_time():
+    """clocked replaces fakeredis._socket._base.time; a TcpFakeServer keeps its FakeServer as fake_server."""
+    text, tree = _module_source("fakeredis._socket._base")
+    assert any(isinstance(n, ast.Import) and [a.name for a in n.names] == ["time"] for n in tree.body)
+    _, source = stock("fakeredis._socket._base", "BaseFakeSocket._process_command")
+    assert "now = time.time()" in source and "self._server.dbs.values()" in source
+    _, server = stock("fakeredis._clients._tcp_server", "TcpFakeServer.__init__")
+    assert "self.fake_server = FakeServer(" in server
+
+
+def test_step_functions_timers_read_the_module_names_sfn_clock_proxies():
+    """sfn_clock replaces the modules' datetime, time and threading with proxies of its own."""
+    _, source = stock(f"{WAIT}.timestamp", "Timestamp._get_wait_seconds")
+    assert "datetime.datetime.now()" in source
+    _, source = stock(RETRY, "RetrierDecl._eval_body")
+    assert "time.sleep(" in source
+    _, source = stock(EXEC_STATE, "ExecutionState._evaluate_with_timeout")
+    assert "threading.Event()" in source
+    _, env = stock(f"{PARSER}.asl.eval.environment", "Environment.__init__")
+    assert "self.program_state_event = threading.Event()" in env  # sfn_clock._wait_interval waits on it
+    for module, name in ((f"{WAIT}.timestamp", "datetime"), (RETRY, "time"), (EXEC_STATE, "threading")):
+        _, tree = _module_source(module)
+        assert any(isinstance(n, ast.Import) and name in [a.name for a in n.names] for n in tree.body), module
+
+
+def test_retention_finds_executions_and_batch_jobs_where_it_drops_them():
+    """retention drops StateMachine.executions entries, BatchBackend._jobs and JobQueue.jobs."""
+    _, machine = stock(f"{SFN}.models", "StateMachineInstance.__init__")
+    assert "self.executions: list[Execution] = []" in machine
+    node, _ = stock(f"{SFN}.models", "StateMachine")
+    assert "StateMachineInstance" in [ast.unparse(base) for base in node.bases]
+    _, backend = stock(f"{SFN}.models", "StepFunctionBackend.__init__")
+    assert "self.state_machines: list[StateMachine] = []" in backend
+    _, execution = stock(f"{PARSER}.backend.execution", "Execution.__init__")
+    assert "self.exec_arn = exec_arn" in execution and "self.execution_arn = exec_arn" in execution
+    _, backend = stock("moto.batch.models", "BatchBackend.__init__")
+    assert "self._jobs: dict[str, Job] = {}" in backend
+    _, queue = stock("moto.batch.models", "JobQueue.__init__")
+    assert "self.jobs: list[Job] = []" in queue
+    _, job = stock("moto.batch.models", "Job.__init__")
+    assert "self.job_queue = job_queue" in job and "self.job_queue.jobs.append(self)" in job
+
+
+@pytest.mark.parametrize("name", ["get_item", "batch_get_item", "query", "scan", "transact_get_items"])
+def test_dynamodb_handler_has_the_read_responses_made_atomic(name):
+    node, _ = stock("moto.dynamodb.responses", f"DynamoHandler.{name}")
+    assert params(node) == ["self"]
+
+
+def test_botocore_signers_read_the_timestamp_sigv4_sets_and_its_query_signers_inherit():
+    """sigv4 sets request.context["timestamp"] and calls canonical_request, string_to_sign and signature."""
+    text, _ = _module_source("botocore.auth")
+    _, sts = stock("botocore.auth", "SigV4Auth.string_to_sign")
+    assert "request.context['timestamp']" in sts
+    _, sig = stock("botocore.auth", "SigV4Auth.signature")
+    assert 'request.context["timestamp"]' in sig
+    assert "class S3SigV4Auth(SigV4Auth):" in text and "class S3SigV4QueryAuth(SigV4QueryAuth):" in text
+    assert "class SigV4QueryAuth(SigV4Auth):" in text
+
+
+def test_botocore_reads_a_response_body_by_stream_and_lets_before_send_answer():
+    """inprocess's body has read() and stream(); aws.py answers requests from a before-send handler."""
+    _, response = stock("botocore.awsrequest", "AWSResponse")
+    assert "b''.join(self.raw.stream())" in response
+    text, _ = _module_source("botocore.endpoint")
+    assert 'event_name = f"before-send.{service_id}.{operation_model.name}"' in text
