@@ -84,16 +84,52 @@ def _delete_message(self, receipt_handle) -> None:
         _forget(message)
 
 
-def no_message_visible() -> bool:
-    """True when no queue of the process holds a message that a receive would get now."""
+#: Wall seconds after its last receive that a queue counts as consumed (a long poll lasts up to 20 s).
+CONSUMED_SECONDS = 30.0
+
+
+def _stamp(backend, queue_name) -> None:
+    queue = backend.queues.get(queue_name)
+    if queue is not None:
+        queue.jobservice_polled = _time.monotonic()
+
+
+def _receiving(receive):
+    """Wrap SQSBackend.receive_message: a queue someone receives from is consumed (stamped)."""
+
+    def receive_message(self, queue_name, *args, **kwargs):
+        _stamp(self, queue_name)
+        try:
+            return receive(self, queue_name, *args, **kwargs)
+        finally:
+            _stamp(self, queue_name)
+
+    receive_message.jobservice_stock = receive
+    return receive_message
+
+
+def queues_with_work() -> list[str]:
+    """The consumed queues of the process that hold a message a receive would get now.
+
+    A queue nobody has received from for `CONSUMED_SECONDS` (a stopped service's, a stepped
+    test's) is not something happening: its messages wait for nobody.
+    """
     now_ms = clock.now() * 1000.0
+    recent = _time.monotonic() - CONSUMED_SECONDS
+    found = []
     for account in list(sqs_models.sqs_backends.keys()):
         for region in list(sqs_models.sqs_backends[account].keys()):
-            for queue in list(sqs_models.sqs_backends[account][region].queues.values()):
-                for message in list(queue._messages):
-                    if now_ms > message.visible_at and now_ms >= message.delayed_until:
-                        return False
-    return True
+            for name, queue in list(sqs_models.sqs_backends[account][region].queues.items()):
+                if getattr(queue, "jobservice_polled", float("-inf")) < recent:
+                    continue
+                if any(now_ms > m.visible_at and now_ms >= m.delayed_until for m in list(queue._messages)):
+                    found.append(name)
+    return found
+
+
+def no_message_visible() -> bool:
+    """True when no consumed queue of the process holds a message that a receive would get now."""
+    return not queues_with_work()
 
 
 no_message_visible.waiting = 'a message is visible in a queue'  # what `Clock.holders()` says while it is not idle
@@ -110,6 +146,7 @@ def install() -> None:
     sqs_models.Message.change_visibility = _change_visibility
     sqs_models.Message.delay = _delay
     sqs_models.Queue.delete_message = _delete_message
+    sqs_models.SQSBackend.receive_message = _receiving(sqs_models.SQSBackend.receive_message)
     fakeredis_socket.time = _FakeRedisTime()
     clock.CLOCK.add_idle_check(sfn_activities.no_task_waiting)
     clock.CLOCK.add_idle_check(no_message_visible)

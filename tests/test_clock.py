@@ -200,3 +200,20 @@ def test_wait_timestamp_and_seconds_paths_and_the_execution_timeout_follow_a_ski
         timed_out = client.run_job(bounded["urn"], {}, timeout=60)
         assert timed_out["status"] == "TIMED_OUT"
         assert 600 <= seconds(timed_out["created_at"], timed_out["updated_at"]) < 86400
+
+
+def test_a_queue_nobody_receives_from_does_not_hold_a_skipping_clock(emulated_aws):
+    """A stopped service's queue (or a stepped test's) keeps its messages: they wait for nobody."""
+    import uuid as _uuid
+
+    from emulators.clocked import queues_with_work
+
+    sqs = emulated_aws[1]("sqs")
+    name = f"abandoned-{_uuid.uuid4().hex[:8]}"
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="left behind")
+    assert name not in queues_with_work()  # never received from: nobody consumes it
+    sqs.receive_message(QueueUrl=url, VisibilityTimeout=0, WaitTimeSeconds=0)
+    assert name in queues_with_work()  # consumed now, and the message is visible again at once
+    sqs.purge_queue(QueueUrl=url)
+    assert name not in queues_with_work()

@@ -228,9 +228,10 @@ def test_the_poller_holds_no_thread_per_definition(stepped, api):
 
     api("POST", f"/v2/jobs/{job_urn}/cancel", 200)
     assert poller.discover_once() == set()
-    sfn_activities.wake_all()  # the idle poll returns now, not after its 60 s
+    deadline = time.monotonic() + 20
     while poller.polling():
         assert time.monotonic() < deadline, f"poll threads left: {poller.polling()}"
+        sfn_activities.wake_all()  # an idle poll returns now, not after its 60 s (one may start after a wake)
         time.sleep(0.01)
 
 
