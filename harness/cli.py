@@ -11,7 +11,7 @@ from .errors import HarnessError
 from .http_server import MAX_CONNECTIONS, READ_TIMEOUT
 from .logs import configure_logging, secret
 from .options import _target_options, clock_option
-from .service import RETAIN_ENDED_JOBS, TARGETS, WORKERS, RunningService
+from .service import RETAIN_ENDED_JOBS, WORKERS, RunningService
 
 ROLES = ("api", "queue", "poller")
 

@@ -240,10 +240,6 @@ class ActivityPoller:
         with self._lock:
             self._threads.pop(arn, None)
 
-    def discover_soon(self) -> None:
-        """Look for activities to poll now, not at the next period."""
-        self._wake.set()
-
     def stop(self) -> None:
         self._stop.set()
         self._wake.set()

@@ -129,13 +129,6 @@ class WorkerInfo:
         self.cache(new)
         return new
 
-    def set(self, info: dict, **fields) -> dict:
-        """Set fields of a run whatever its status."""
-        update = Update().set("updated_at", now())
-        for key, value in fields.items():
-            update.set(key, value)
-        return self._store(info, update, "Update Worker Info")
-
     def set_once(self, info: dict, field: str, value) -> dict:
         """Set a field that is written once (a run's Batch job id); unchanged if it is set already."""
         update = Update().set(field, value).set("updated_at", now())

@@ -16,6 +16,20 @@ from procs import HARNESS, Proc, alive, free_port
 WORKERS = os.path.join(os.path.dirname(__file__), "workers")
 
 
+def held_worker(tmp_path) -> dict:
+    """The definition of worker `held`: it waits for its gate file (tests/workers/hold.py)."""
+    return {"type": "worker", "name": "held",
+            "command": [sys.executable, os.path.join(WORKERS, "hold.py"), str(tmp_path / "env.json"),
+                        str(tmp_path / "gate")]}
+
+
+def register_held_job(url: str, auth: dict) -> None:
+    """Register job `j`, one Task that runs worker `held`."""
+    asl = {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "urn:jobservice:worker:held", "End": True}}}
+    assert requests.post(f"{url}/v2/definitions", json={"type": "job", "name": "j", "definition": asl},
+                         headers=auth, timeout=10).status_code == 201
+
+
 def test_serve_with_an_api_key_runs_a_job_and_stops_its_workers_on_sigterm(tmp_path):
     port = free_port()
     with Proc([*HARNESS, "serve", "--port", str(port), "--api-key", "k1", "--api-key", "k2",
@@ -23,9 +37,7 @@ def test_serve_with_an_api_key_runs_a_job_and_stops_its_workers_on_sigterm(tmp_p
         url = serve.output[0]
         assert url == f"http://127.0.0.1:{port}"
         assert requests.get(f"{url}/v2/health", timeout=10).json()["target"] == "embedded"
-        body = {"type": "worker", "name": "held",
-                "command": [sys.executable, os.path.join(WORKERS, "hold.py"), str(tmp_path / "env.json"),
-                            str(tmp_path / "gate")]}
+        body = held_worker(tmp_path)
         assert requests.post(f"{url}/v2/definitions", json=body, timeout=10).status_code == 401
         wrong = {"Authorization": "Bearer nope"}
         assert requests.post(f"{url}/v2/definitions", json=body, headers=wrong, timeout=10).status_code == 401
@@ -33,10 +45,7 @@ def test_serve_with_an_api_key_runs_a_job_and_stops_its_workers_on_sigterm(tmp_p
         assert requests.get(f"{url}/v2/definitions", headers=basic, timeout=10).status_code == 401
         auth = {"Authorization": "bearer k2"}
         assert requests.post(f"{url}/v2/definitions", json=body, headers=auth, timeout=10).status_code == 201
-        asl = {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "urn:jobservice:worker:held",
-                                                "End": True}}}
-        assert requests.post(f"{url}/v2/definitions", json={"type": "job", "name": "j", "definition": asl},
-                             headers=auth, timeout=10).status_code == 201
+        register_held_job(url, auth)
         accepted = requests.post(f"{url}/v2/jobs/requests", json={"definition": "urn:jobservice:job-definition:j"},
                                  headers=auth, timeout=10)
         assert accepted.status_code == 202
@@ -97,14 +106,9 @@ def test_no_secret_is_logged_at_the_highest_verbosity_and_v_tells_the_lifecycle(
     port = free_port()
     with Proc([*HARNESS, "-vvv", "serve", "--port", str(port), "--api-key", api_key], timeout=60) as serve:
         url, auth = serve.output[0], {"Authorization": f"Bearer {api_key}"}
-        body = {"type": "worker", "name": "held",
-                "command": [sys.executable, os.path.join(WORKERS, "hold.py"), str(tmp_path / "env.json"),
-                            str(tmp_path / "gate")]}
+        body = held_worker(tmp_path)
         assert requests.post(f"{url}/v2/definitions", json=body, headers=auth, timeout=10).status_code == 201
-        asl = {"StartAt": "A", "States": {"A": {"Type": "Task", "Resource": "urn:jobservice:worker:held",
-                                                "End": True}}}
-        assert requests.post(f"{url}/v2/definitions", json={"type": "job", "name": "j", "definition": asl},
-                             headers=auth, timeout=10).status_code == 201
+        register_held_job(url, auth)
         request = requests.post(f"{url}/v2/jobs/requests", json={"definition": "urn:jobservice:job-definition:j"},
                                 headers=auth, timeout=10).json()["urn"]
         deadline = time.monotonic() + 30
