@@ -253,9 +253,9 @@ class WorkerClient(_BaseClient):
 
     def now(self):
         """The service's time (virtual under a skip or scale clock), as an aware UTC datetime."""
-        from datetime import datetime
+        from server.clock import parse_iso
 
-        return datetime.fromisoformat(self._request("GET", "/v2/worker/clock")["now"].replace("Z", "+00:00"))
+        return parse_iso(self._request("GET", "/v2/worker/clock")["now"])
 
     def sleep(self, seconds):
         """Sleep `seconds` of the service's time: real seconds, or virtual ones that skip mode may jump over.

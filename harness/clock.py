@@ -7,7 +7,7 @@ service of its own process on the embedded target; elsewhere time is the wall cl
 from contextlib import contextmanager
 from datetime import datetime
 
-from server.clock import CLOCK, ClockError, parse_mode
+from server.clock import CLOCK, ClockError, parse_iso, parse_mode
 
 from .errors import UsageError
 
@@ -46,7 +46,7 @@ class ServiceClock:
         """The service's virtual now (UTC)."""
         if in_process(self._service):
             return CLOCK.utcnow()
-        return datetime.fromisoformat(self._health()["now"].replace("Z", "+00:00"))
+        return parse_iso(self._health()["now"])
 
     def advance(self, seconds: float) -> datetime:
         """Move the clock forward by `seconds` (skip or scale=N only); return the new now."""

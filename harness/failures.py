@@ -130,7 +130,7 @@ def _error(value):
 
 def _age(run: dict, now: datetime | None) -> str:
     try:
-        started = datetime.fromisoformat(str(run.get("created_at")).replace("Z", "+00:00"))
+        started = clock.parse_iso(run.get("created_at"))
     except ValueError:
         return "an unknown time"
     seconds = ((now or clock.utcnow()) - started).total_seconds()  # the service's (maybe virtual) time

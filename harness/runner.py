@@ -13,10 +13,9 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from server import observe
-from server.clock import CLOCK
+from server.clock import CLOCK, parse_iso
 
 from .errors import HarnessError
 from .client import JOB_END_STATUSES, Client, JobServiceError, wait_changed
@@ -531,8 +530,7 @@ def _durations(specs: list, resource):
     for spec in specs:
         label = f"{spec['from']} -> {spec['to']}"
         try:
-            start, end = (datetime.fromisoformat(str(lookup(resource, spec[k])).replace("Z", "+00:00"))
-                          for k in ("from", "to"))
+            start, end = (parse_iso(lookup(resource, spec[k])) for k in ("from", "to"))
         except (TemplateError, ValueError) as exc:
             return label, spec, f"<no time: {exc}>"
         seconds = (end - start).total_seconds()

@@ -12,7 +12,6 @@ poller died) fails after `unsubmitted_grace_seconds`, so no job waits for ever.
 import logging
 import threading
 import time
-from datetime import datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -246,4 +245,4 @@ class ActivityPoller:
 
 
 def _epoch(iso: str) -> float:
-    return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    return clock.parse_iso(iso).timestamp()

@@ -380,6 +380,11 @@ def utcnow() -> datetime:
     return CLOCK.utcnow()
 
 
+def parse_iso(text) -> datetime:
+    """A time as the API writes it (ISO 8601 UTC, `Z` or an offset) as an aware datetime; ValueError otherwise."""
+    return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+
+
 def sleep(seconds: float, release=()) -> None:
     CLOCK.sleep(seconds, release)
 

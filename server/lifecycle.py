@@ -1,7 +1,6 @@
 """One INFO line per lifecycle step of a request, job and run, in the diagram's words (`harness -v`)."""
 
 import logging
-from datetime import datetime
 
 from . import clock
 
@@ -16,7 +15,7 @@ def say(event: str, urn: str, detail: str = "") -> None:
 def since(iso: str | None) -> str:
     """Seconds since an ISO time, as text ("2.41 s"); "?" when unknown."""
     try:
-        started = datetime.fromisoformat(str(iso).replace("Z", "+00:00"))
+        started = clock.parse_iso(iso)
     except ValueError:
         return "?"
     return f"{(clock.utcnow() - started).total_seconds():.2f} s"
