@@ -284,11 +284,35 @@ def _container_details_with_exit_code(job) -> dict:
     return details
 
 
+class JobsTable(dict):
+    """moto's Batch job table, read by several threads: each iteration reads a snapshot.
+
+    moto's DescribeJobs and ListJobs iterate it while another request submits a job (or the
+    retention sweep drops one): "dictionary changed size during iteration". Copying the keys
+    or items into a list happens in one step under the GIL.
+    """
+
+    def __iter__(self):
+        return iter(list(super().keys()))
+
+    def keys(self):
+        return list(super().keys())
+
+    def values(self):
+        return list(super().values())
+
+    def items(self):
+        return list(super().items())
+
+
 @property
 def _batch_backend(self):
     """The full Batch backend for the harness's requests, whatever `use_docker` a user's mock set."""
     if scope.active():
-        return batch_models.batch_backends[self.current_account][self.region]
+        backend = batch_models.batch_backends[self.current_account][self.region]
+        if type(backend._jobs) is dict:  # once per backend, before its first job in practice
+            backend._jobs = JobsTable(backend._jobs)
+        return backend
     return _stock_batch_backend.fget(self)
 
 
