@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import click
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import provision as provisioning
+from . import provision as provisioning, startup
 from .options import _target_options, clock_option
 from .service import target_settings
 
@@ -107,6 +107,7 @@ def emulate(host, port, redis_port, worker_logs, no_credential_check, clock):
         click.echo(f"AWS endpoint (Step Functions, Batch, SQS, DynamoDB, S3, IAM, ...) on {aws.endpoint}; "
                    f"Redis on {redis.url}; {checked}. Batch jobs run as local processes here. Ctrl-C stops.",
                    err=True)
+        startup.resume()  # the `harness` command paused the collector for its start-up
         _wait_for_signal()
     finally:
         started = time.monotonic()

@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 
 import click
 
+from . import startup
 from .options import _target_options, clock_option
 from .errors import EXIT_FAILED, ServiceStartError, UsageError
 from .scenario import DEFAULT_PATTERNS, load
@@ -184,6 +185,7 @@ def run(paths, list_only, url, api_key, patterns, keep_going, full_sequence, exp
     except Exception as exc:  # noqa: BLE001 - any reason the service cannot start is reported the same way
         raise ServiceStartError(f"the service could not start on the {target} target: "
                                 f"{type(exc).__name__}: {exc}") from exc
+    startup.resume()  # the `harness` command paused the collector for its start-up (RunningService resumed it)
     where = url or target
     click.echo(f"service ready ({where}) in {time.monotonic() - started:.2f}s; "
                f"{len(chosen)} scenario(s)" + (f" of {len(scenarios)} selected by -k" if expression else ""))

@@ -11,6 +11,7 @@ from server.clock import CLOCK
 from server.config import Names, Settings
 from server.service import Service
 
+from . import startup
 from .clock import ServiceClock, check_target
 from .errors import ServiceStartError
 from .http_server import MAX_CONNECTIONS, READ_TIMEOUT, BoundedServer
@@ -174,6 +175,8 @@ class RunningService:
         except BaseException:
             self.stop()
             raise
+        finally:
+            startup.resume()
         return self
 
     def _start(self) -> None:
