@@ -185,7 +185,7 @@ class ActivityPoller:
                     failed += self.runs.fail(run, "Worker.Exited", self._exit_cause(run, job))
             cutoff = clock.now() - clock.CLOCK.virtual_seconds(self.settings.unsubmitted_grace_seconds)
             for run in runs:
-                if not run.get("batch_job_id") and _epoch(run["created_at"]) <= cutoff:
+                if not run.get("batch_job_id") and clock.epoch(run["created_at"]) <= cutoff:
                     failed += self.runs.fail(run, "Worker.NotSubmitted", "the worker's Batch job was never submitted")
             return failed
 
@@ -201,7 +201,7 @@ class ActivityPoller:
     def work(self) -> None:
         """Find the activities to poll (on each new job in this process, else every `discover_seconds`)
         and watch Batch jobs until stopped. Tests step it with `discover_once()`, `poll_once()`, `watch_once()`."""
-        last_discovery = float("-inf")
+        last_discovery = last_watch = float("-inf")
         with self.db.changes.watch(JOBS_CREATED, event=self._wake):  # a job created in this process wakes it
             while not self._stop.is_set():
                 try:
@@ -209,7 +209,10 @@ class ActivityPoller:
                         self._wake.clear()
                         last_discovery = time.monotonic()
                         self.discover_once()
-                    self.watch_once()
+                    # Batch jobs are watched every `batch_watch_seconds` of the clock, not on each new job.
+                    if clock.now() - last_watch >= clock.CLOCK.virtual_seconds(self.settings.batch_watch_seconds):
+                        last_watch = clock.now()
+                        self.watch_once()
                 except Exception:  # noqa: BLE001 - keep watching through a bad moment
                     self._report_error()
                     log.warning("activity poller error", exc_info=True)
@@ -243,6 +246,3 @@ class ActivityPoller:
         self._stop.set()
         self._wake.set()
 
-
-def _epoch(iso: str) -> float:
-    return clock.parse_iso(iso).timestamp()

@@ -385,6 +385,11 @@ def parse_iso(text) -> datetime:
     return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
 
 
+def epoch(text) -> float:
+    """`parse_iso(text)` in seconds since the epoch, comparable with `now()`."""
+    return parse_iso(text).timestamp()
+
+
 def sleep(seconds: float, release=()) -> None:
     CLOCK.sleep(seconds, release)
 

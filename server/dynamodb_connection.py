@@ -114,6 +114,33 @@ class Update:
         return " ".join(parts)
 
 
+class Written(threading.Event):
+    """The Event a watcher waits on, with the items its writes stored (a change feed of this process).
+
+    `take()` answers what was written since the last take: the new item of each write that
+    returned one, None for a write whose new item is not known (a put, a delete, a transaction).
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._items: list[dict | None] = []
+        self._items_lock = threading.Lock()
+
+    def push(self, item: dict | None) -> None:
+        with self._items_lock:
+            if len(self._items) < 64:  # a slow watcher re-reads instead of holding every write
+                self._items.append(item)
+            else:
+                self._items[-1] = None
+        self.set()
+
+    def take(self) -> list[dict | None]:
+        with self._items_lock:
+            items, self._items = self._items, []
+            self.clear()
+        return items
+
+
 class Changes:
     """Tell threads of this process waiting on a URN that it was written (long polls, the poller).
 
@@ -125,16 +152,24 @@ class Changes:
         self._lock = threading.Lock()
         self._waiting: dict[str, set[threading.Event]] = {}
 
-    def notify(self, urn: str) -> None:
+    def notify(self, urn: str, item: dict | None = None) -> None:
+        """`urn` was written; `item` is its new content when the write returned it (else None)."""
         with self._lock:
             events = list(self._waiting.get(urn, ()))
         for event in events:
-            event.set()
+            if isinstance(event, Written):
+                event.push(item)
+            else:
+                event.set()
+
+    def watched(self, urn: str) -> bool:
+        """Whether a thread waits on `urn` now (a write then hands it the new item: no read of its own)."""
+        return urn in self._waiting
 
     @contextmanager
     def watch(self, *urns: str, event: threading.Event | None = None):
-        """An Event (`event`, or a new one) set by every write of one of `urns` while the block runs."""
-        event = event or threading.Event()
+        """An Event (`event`, or a new `Written`) set by every write of one of `urns` while the block runs."""
+        event = event or Written()
         with self._lock:
             for urn in urns:
                 self._waiting.setdefault(urn, set()).add(event)
@@ -212,9 +247,14 @@ class DynamoDBConnection:
 
     def update(self, urn: str, update: Update, condition: str | None = None,
                label: str = "Update Resource", returns: str = "ALL_NEW") -> dict:
-        """Apply `update` to one item atomically; raise ConditionFailed if `condition` is false."""
+        """Apply `update` to one item atomically; raise ConditionFailed if `condition` is false.
+
+        Returns the item's attributes as `returns` asks. While a thread of this process waits on the
+        item, the write asks for the whole new item and hands it to the waiters (`Changes`).
+        """
+        asked = "ALL_NEW" if returns == "NONE" and self.changes.watched(urn) else returns
         kwargs = dict(Key={"urn": {"S": urn}}, UpdateExpression=update.expression(),
-                      ExpressionAttributeNames=update.names, ReturnValues=returns)
+                      ExpressionAttributeNames=update.names, ReturnValues=asked)
         if update.values:
             kwargs["ExpressionAttributeValues"] = update.values
         if condition:
@@ -225,8 +265,9 @@ class DynamoDBConnection:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise ConditionFailed(urn) from exc
             raise
-        self.changes.notify(urn)
-        return _from_item(attributes)
+        item = _from_item(attributes)
+        self.changes.notify(urn, item if asked == "ALL_NEW" else None)
+        return item if returns != "NONE" else {}
 
     def put_and_update(self, item: dict, urn: str, update: Update, label: str = "Add Resource") -> None:
         """Store a new item and update another, both or neither (TransactWriteItems)."""

@@ -21,15 +21,15 @@ def _get(urn: str, prefix: str, state=None) -> dict:
     db = service.db
     seconds = waits.wait_seconds(request.args) if state is not None else 0
 
-    def get(key):
-        item = db.get(key)
+    def shown(item, key=urn):
         if item is None:
             raise NotFound(f"no resource {key!r}")
         if "dropped" in item:  # a tombstone: the target no longer keeps this ended job (a retention policy)
             raise NotFound(f"{key} was {item['dropped']}")
         return item
 
-    return waits.read(db, urn, seconds, state, get, service.settings.wait_recheck_seconds)
+    return waits.read(db, urn, seconds, state, lambda key: shown(db.get(key), key),
+                      service.settings.wait_recheck_seconds, shown)
 
 
 @bp.post("/v2/jobs/requests")

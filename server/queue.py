@@ -22,6 +22,8 @@ PARTICIPANT = "Queue"
 #: Pauses before re-reading an execution still RUNNING after a worker finished: the last task's
 #: execution ends a few ms after SendTaskSuccess; a middle task's never does (the sweep covers the rest).
 SETTLE_PAUSES = (0.01, 0.04)
+#: A running job that keeps being written still has its execution read every this many reconcile periods.
+RECONCILE_BUSY_PERIODS = 5
 
 
 class MessageQueue:
@@ -55,6 +57,8 @@ class QueueProcessor:
         self._report_error = service.report_error
         self._stop = threading.Event()
         self._pool = ThreadPoolExecutor(self.settings.queue_threads, thread_name_prefix="queue")
+        #: When `reconcile()` last read each running job's execution (virtual seconds); running jobs only.
+        self._checked: dict[str, float] = {}
 
     @property
     def url(self) -> str:
@@ -206,12 +210,24 @@ class QueueProcessor:
         return self.clients.sfn.describe_execution(executionArn=arn)
 
     def reconcile(self) -> None:
-        """Read the executions of running jobs: ends that no message announced (timeouts) are seen too."""
+        """Read the executions of running jobs: ends that no message announced (timeouts) are seen too.
+
+        A job written within the last `reconcile_seconds` is being driven by messages: its execution
+        is read again only once it has been quiet that long, or every `RECONCILE_BUSY_PERIODS` periods.
+        """
+        period = clock.CLOCK.virtual_seconds(self.settings.reconcile_seconds)
+        checked, self._checked = self._checked, {}
         with observe.acting_as(PARTICIPANT):
-            for job in self.db.active("job", attributes=("urn", "status", "execution_arn")):
+            for job in self.db.active("job", attributes=("urn", "status", "execution_arn", "updated_at")):
                 if job.get("status") != "RUNNING":
                     job_updates.clear_active(self.db, job["urn"])
                     continue
+                at, last = clock.now(), checked.get(job["urn"])
+                quiet = "updated_at" not in job or at - clock.epoch(job["updated_at"]) >= period
+                if not quiet and last is not None and at - last < RECONCILE_BUSY_PERIODS * period:
+                    self._checked[job["urn"]] = last
+                    continue
+                self._checked[job["urn"]] = at
                 try:
                     if job.get("execution_arn") and self._execution(job["execution_arn"])["status"] == "RUNNING":
                         continue  # nothing changed: nothing more read, nothing written

@@ -1,9 +1,11 @@
 """Long polls: `?wait=SECONDS` on a job or a job request answers as soon as it changes, or at the deadline.
 
 In this process every write of an item notifies its waiters (`DynamoDBConnection.changes`), so a
-waiter answers within the write's own time. A write by another process (the queue or the poller
-running elsewhere) is seen by re-reading the item every `recheck` seconds
-(`Settings.wait_recheck_seconds`).
+waiter answers within the write's own time. A write that returned the item's new content hands it
+to the waiters: a write that changes nothing they watch (a heartbeat, a timestamp) costs them no
+read; any other write, or one whose content is not known, makes them read the item again. A write
+by another process (the queue or the poller running elsewhere) is seen by re-reading the item every
+`recheck` seconds (`Settings.wait_recheck_seconds`).
 """
 
 import time
@@ -40,21 +42,34 @@ def request_state(item: dict):
     return item.get("status"), item.get("job"), item.get("status") in REQUEST_ENDED
 
 
-def read(db, urn: str, seconds: float, state, get=None, recheck: float = 1.0) -> dict:
+def read(db, urn: str, seconds: float, state, get=None, recheck: float = 1.0, check=None) -> dict:
     """The item `urn` (read by `get`, default `db.get`), re-read on each write of it in this process and
-    every `recheck` seconds, until `state(item)` differs from its first value, it has ended, or `seconds` pass."""
+    every `recheck` seconds, until `state(item)` differs from its first value, it has ended, or `seconds` pass.
+
+    A write of this process that hands over the new item (`Written`) is taken as it is, after `check`
+    (which raises as `get` does for an item that must not be shown): no read of its own.
+    """
     get = get or db.get
     if seconds <= 0:
         return get(urn)
     deadline = time.monotonic() + seconds
     with db.changes.watch(urn) as written:  # watching before the first read: no write is missed
-        item = get(urn)
-        first = state(item)
+        item, read_at = get(urn), time.monotonic()
+        first, stale = state(item), False
         while not first[-1] and state(item) == first:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
             written.wait(min(left, recheck))
-            written.clear()
+            pushed = written.take()
+            if pushed and None not in pushed and time.monotonic() - read_at < recheck:
+                changed = [new for new in pushed if state(new) != first]
+                if not changed:
+                    stale = True  # this process's writes, none a change the waiter watches: read once at the end
+                    continue
+                item, stale = (check or (lambda new: new))(changed[-1]), False
+                continue
+            item, read_at, stale = get(urn), time.monotonic(), False
+        if stale:
             item = get(urn)
     return item

@@ -255,3 +255,29 @@ def test_a_task_taken_when_its_run_cannot_be_recorded_is_failed_at_once(stepped,
     job = api("GET", f"/v2/jobs/{job_urn}", 200)
     assert job["status"] == "FAILED" and job["error"]["error"] == "Worker.NotSubmitted"
     assert job["workers"] == []
+
+
+def test_reconcile_reads_a_busy_job_once_and_sees_its_end_once_it_is_quiet(stepped, api, monkeypatch):
+    from server.dynamodb_connection import Update, now
+
+    job_def, _ = one_step_job(api)
+    job_urn = start_job(stepped, api, job_def)
+    arn = stepped.db.get(job_urn)["execution_arn"]
+    reads = []
+    read = stepped.queue._execution
+    monkeypatch.setattr(stepped.queue, "_execution", lambda a: (reads.append(a), read(a))[1])
+
+    stepped.queue.reconcile()  # first seen: its execution is read
+    assert reads.count(arn) == 1
+    stepped.clients.sfn.stop_execution(executionArn=arn)  # an end no message announces
+    stepped.db.update(job_urn, Update().set("updated_at", now()))  # a message's write
+    stepped.queue.reconcile()  # written just now: driven by messages, not read again yet
+    assert reads.count(arn) == 1
+    assert api("GET", f"/v2/jobs/{job_urn}", 200)["status"] == "RUNNING"
+
+    deadline = time.monotonic() + 20
+    while api("GET", f"/v2/jobs/{job_urn}", 200)["status"] == "RUNNING":  # quiet for a period: read, ended
+        assert time.monotonic() < deadline, "the job stayed RUNNING"
+        time.sleep(0.1)
+        stepped.queue.reconcile()
+    assert api("GET", f"/v2/jobs/{job_urn}", 200)["status"] in ("CANCELLED", "FAILED")

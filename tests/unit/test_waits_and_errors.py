@@ -126,3 +126,43 @@ def test_draining_the_error_log_empties_it_and_keeps_counting():
     assert list(log) == [] and len(log) == before
     log.append(_raised(2))
     assert [str(e) for e in log[before:]] == ["error 2"]
+
+
+class FedItem(OneItem):
+    """As OneItem, but each write hands its new item to the waiters, as DynamoDBConnection.update does."""
+
+    def write(self, **fields):
+        self.item.update(fields)
+        self.changes.notify(self.item["urn"], dict(self.item))
+
+
+def test_a_waiter_takes_the_written_item_and_reads_nothing_more_for_writes_it_does_not_watch():
+    db = FedItem(JOB)
+    first_read = threading.Event()
+    get = db.get
+    db.get = lambda urn: (get(urn), first_read.set())[0]
+
+    def writer():
+        first_read.wait(10)
+        for beat in range(5):
+            db.write(heartbeat=beat)  # not in job_state
+        db.write(result_count=3)
+
+    threading.Thread(target=writer, daemon=True).start()
+    answer = read(db, JOB["urn"], 20, job_state, recheck=60)
+    assert answer["result_count"] == 3 and answer["heartbeat"] == 4
+    assert db.reads == 1  # the first read only: every write handed over its item
+
+
+def test_a_waiter_answers_at_its_deadline_with_what_unwatched_writes_stored():
+    db = FedItem(JOB)
+    threading.Timer(0.02, db.write, kwargs={"heartbeat": 7}).start()
+    answer = read(db, JOB["urn"], 0.3, job_state, recheck=60)
+    assert answer["heartbeat"] == 7 and db.reads == 2
+
+
+def test_a_write_of_unknown_content_makes_the_waiter_read():
+    db = OneItem(JOB)  # notify without the item, as a put or a transaction does
+    threading.Timer(0.02, db.write, kwargs={"heartbeat": 1}).start()
+    read(db, JOB["urn"], 0.3, job_state, recheck=60)
+    assert db.reads >= 2
