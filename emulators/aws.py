@@ -4,8 +4,8 @@ import logging
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-from . import (batch_local, clocked, dispatch_cache, dynamodb_atomic, dynamodb_index, faults, model_tracking,
-               scope, sfn_activities, sigv4)
+from . import (batch_local, clocked, dispatch_cache, dynamodb_atomic, dynamodb_index, dynamodb_serialize, faults,
+               model_tracking, scope, sfn_activities, sigv4)
 from .servers import shutdown_now
 
 
@@ -15,6 +15,7 @@ def install() -> None:
     batch_local.install()
     dynamodb_atomic.install()
     dynamodb_index.install()
+    dynamodb_serialize.install()
     faults.install()
     clocked.install()
     model_tracking.install()

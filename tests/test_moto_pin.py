@@ -277,6 +277,7 @@ CB = f"{PARSER}.asl.eval.callback.callback"
 WAIT = f"{PARSER}.asl.component.state.wait.wait_function"
 RETRY = f"{PARSER}.asl.component.common.retry.retrier_decl"
 EXEC_STATE = f"{PARSER}.asl.component.state.exec.execute_state"
+SER = "moto.core.serialize"
 SIGNATURES_SINCE = [
     # model_tracking: replaces BaseModel.__new__
     ("moto.core.common_models", "BaseModel.__new__", ["cls"]),
@@ -392,6 +393,20 @@ COPIED_SINCE = [
     (CB, "CallbackPoolManager.add", "251398e7dc9c0671", "its endpoint's class is swapped by sfn_clock._ClockPoolManager"),
     ("moto.batch.models", "Job._container_details", "23085ed9b714fbdf",
      "wrapped by batch_local._container_details_with_exit_code"),
+    # dynamodb_serialize writes an AttributeValue as these write it, member by member
+    (SER, "BaseJSONSerializer._serialize_type_structure", "97fbd7964ee699f2",
+     "wrapped by dynamodb_serialize._serialize_type_structure for DynamoDB's AttributeValue"),
+    (SER, "ResponseSerializer._serialize_type_structure", "9ce02dd992df84a3",
+     "members None left out, as dynamodb_serialize._attribute_value does"),
+    (SER, "ResponseSerializer._serialize_structure_member", "be021c9a914475d1",
+     "picks each member, as dynamodb_serialize._attribute_value reads it"),
+    (SER, "BaseJSONSerializer._serialize_type_map", "c12fb175badd11b1", "M written as dynamodb_serialize does"),
+    (SER, "BaseJSONSerializer._serialize_type_list", "f91ec0c582abc650",
+     "L, SS, NS, BS written as dynamodb_serialize does (a None item kept)"),
+    (SER, "BaseJSONSerializer._serialize_type_string", "8f5ae0962db58b73", "copied by dynamodb_serialize._string"),
+    (SER, "ResponseSerializer._serialize_type_blob", "f7aef6c1bfa08af0", "B and BS base64, as dynamodb_serialize"),
+    (SER, "ResponseSerializer._base64", "5d463fb07f67ef35", "called by dynamodb_serialize for B and BS"),
+    (SER, "ResponseSerializer._default_serialize", "1075795e7d4b8d56", "called by dynamodb_serialize"),
 ]
 
 
