@@ -144,7 +144,8 @@ def _run(job) -> None:
     clock.CLOCK.hold(key)
     _release_submitted(job)
     try:
-        if not clock.wait(_exited(proc), limit):  # the attempt timeout, in the clock's seconds
+        # The attempt timeout, in the clock's seconds (without one, no thread more to wait with).
+        if limit is not None and not clock.wait(_exited(proc), limit):
             job.job_stopped_reason = f"Job attempt duration exceeded timeout ({limit} s)"
             _kill(proc)
         proc.wait()

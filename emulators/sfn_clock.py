@@ -10,6 +10,7 @@ TimeoutSeconds and history timestamps. Other executions (a user's `mock_aws`) ke
 """
 
 import datetime as _datetime
+import logging
 import threading
 import time as _time
 import types
@@ -110,6 +111,12 @@ def _program_eval(self, env):
         return _stock_program_eval(self, env)
     timeout = self.timeout_seconds.timeout_seconds if self.timeout_seconds else None
     env.next_state_name = self.start_at.start_at_name
+    if timeout is None:  # nothing to time out: evaluated in this thread, not one more per execution
+        try:
+            EvalComponent.eval(self, env)
+        except Exception:  # noqa: BLE001 - as moto's own thread would: reported, the execution worker goes on
+            logging.getLogger(__name__).exception("an execution's program raised")
+        return
     done = threading.Event()
 
     def run():
