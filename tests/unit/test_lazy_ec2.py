@@ -44,7 +44,8 @@ CHILD = textwrap.dedent("""
     same = {
         "regions": region_list(regions) == region_list(eager_regions) and len(region_list(regions)) > 30,
         "offerings": types.INSTANCE_TYPE_OFFERINGS == eager_types.INSTANCE_TYPE_OFFERINGS,
-        "offerings as JSON": json.dumps(types.INSTANCE_TYPE_OFFERINGS) == json.dumps(eager_types.INSTANCE_TYPE_OFFERINGS),
+        "offerings as JSON":
+            json.dumps(types.INSTANCE_TYPE_OFFERINGS) == json.dumps(eager_types.INSTANCE_TYPE_OFFERINGS),
         "types": types.INSTANCE_TYPES == eager_types.INSTANCE_TYPES and len(types.INSTANCE_TYPES) > 1000,
         "types as JSON": json.dumps(types.INSTANCE_TYPES) == json.dumps(eager_types.INSTANCE_TYPES),
         "families": types.INSTANCE_FAMILIES == eager_types.INSTANCE_FAMILIES,
