@@ -11,8 +11,10 @@ it was imported already, its data stays as loaded). Each module runs moto's own 
 runs, moto's `load_resource` hands out empty placeholders instead of decoding the files, and
 botocore finds EC2's regions from its endpoint prefix without the model. Right after, the
 placeholders become containers that decode their file in place the first time any of their
-methods runs, with the same content moto builds. tests/test_moto_pin.py pins the module code
-this follows and every reader of these names in moto.
+methods runs, with the same content moto builds. Only C code that walks a list or dict without
+calling a method (json.dumps, str.join) would see one empty before that: moto's readers iterate
+or look up first, and tests/test_moto_pin.py pins the module code this follows and every reader
+of these names in moto.
 """
 
 import functools
