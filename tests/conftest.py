@@ -27,8 +27,8 @@ def emulated_aws():
     with EmbeddedAWS() as aws:
         transport = aws.transport()
 
-        def client(service_name):
-            made = boto3.client(service_name, endpoint_url=aws.endpoint, region_name="us-east-1",
+        def client(service_name, region_name="us-east-1"):
+            made = boto3.client(service_name, endpoint_url=aws.endpoint, region_name=region_name,
                                 aws_access_key_id=aws.credentials.access_key_id,
                                 aws_secret_access_key=aws.credentials.secret_access_key)
             made.meta.events.register("before-send", transport)

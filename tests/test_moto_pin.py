@@ -11,6 +11,7 @@ import hashlib
 import importlib
 import inspect
 import os
+import re
 
 import moto
 import pytest
@@ -523,3 +524,120 @@ def test_botocore_reads_a_response_body_by_stream_and_lets_before_send_answer():
     assert "b''.join(self.raw.stream())" in response
     text, _ = _module_source("botocore.endpoint")
     assert 'event_name = f"before-send.{service_id}.{operation_model.name}"' in text
+
+
+# -- lazy_ec2: the data moto.ec2 builds at import, and everything in moto that reads it ---------------
+EC2_TYPES = "moto.ec2.models.instance_types"
+EC2_REGIONS = "moto.ec2.models.availability_zones_and_regions"
+#: names of the data lazy_ec2 defers; `self.instance_types` only in moto/ec2 (EKS has one of its own)
+EC2_DATA_NAMES = re.compile(r"\b(EC2_)?(INSTANCE_TYPES|INSTANCE_FAMILIES|INSTANCE_TYPE_OFFERINGS)\b")
+EC2_DATA_ATTRIBUTE = re.compile(r"\bself\.instance_types\b")
+
+
+def statements(module: str, qualname: str | None, kinds) -> str:
+    """The source of the statements of a module (or of a class in it) of the given AST kinds, in order."""
+    text, node = _module_source(module)
+    if qualname:
+        node, _ = stock(module, qualname)
+    return "\n".join(ast.get_source_segment(text, n) for n in node.body if isinstance(n, kinds))
+
+
+def digest(source: str) -> str:
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+def readers_of_ec2_data() -> dict[tuple[str, str], str]:
+    """(module, function or <module>) -> digest of its source, for every piece of moto naming the deferred data."""
+    readers = {}
+    root = os.path.dirname(moto.__file__)
+    for folder, _, files in os.walk(root):
+        for name in sorted(files):
+            if not name.endswith(".py"):
+                continue
+            path = os.path.join(folder, name)
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+            in_ec2 = os.path.relpath(path, root).startswith("ec2" + os.sep)
+            lines = {i for i, line in enumerate(text.splitlines(), 1)
+                     if EC2_DATA_NAMES.search(line) or (in_ec2 and EC2_DATA_ATTRIBUTE.search(line))}
+            if not lines:
+                continue
+            module = "moto." + os.path.relpath(path, root)[:-3].replace(os.sep, ".").removesuffix(".__init__")
+            tree = ast.parse(text)
+            for line in sorted(lines):
+                qualname, node, source = "<module>", tree, None
+                while True:
+                    inner = [n for n in ast.iter_child_nodes(node)
+                             if isinstance(n, (ast.ClassDef, ast.FunctionDef)) and n.lineno <= line <= n.end_lineno]
+                    if not inner:
+                        break
+                    node = inner[0]
+                    qualname = node.name if qualname == "<module>" else f"{qualname}.{node.name}"
+                    source = ast.get_source_segment(text, node)
+                if source is None or isinstance(node, ast.ClassDef):  # module or class level: that line itself
+                    qualname, source = f"{qualname} line", text.splitlines()[line - 1].strip()
+                    readers.setdefault((module, qualname), []).append(source)
+                else:
+                    readers[(module, qualname)] = [source]
+    return {key: digest("\n".join(sources)) for key, sources in readers.items()}
+
+
+#: every reader of INSTANCE_TYPES, INSTANCE_FAMILIES, INSTANCE_TYPE_OFFERINGS and InstanceTypeBackend.instance_types
+EC2_DATA_READERS = {
+    ("moto.batch.models", "<module> line"): "4dd3d44eff873635",
+    ("moto.batch.models", "BatchBackend._validate_compute_resources"): "7abd877ae3d82a60",
+    ("moto.batch.models", "BatchBackend.find_min_instances_to_meet_vcpus"): "de2c969e4d9ce011",
+    (EC2_TYPES, "<module> line"): "dd0c40d5b327f2a6",
+    (EC2_TYPES, "InstanceType.__init__"): "3ae0bb20ed34ef3f",
+    (EC2_TYPES, "InstanceTypeBackend line"): "1738a1b1459ae7b3",
+    (EC2_TYPES, "InstanceTypeBackend.describe_instance_types"): "6629c37d21167779",
+    (EC2_TYPES, "InstanceTypeOfferingBackend.describe_instance_type_offerings"): "fe5661bc67838358",
+    ("moto.ec2.models.instances", "<module> line"): "4e53c74dfd9a7548",
+    ("moto.ec2.models.instances", "InstanceBackend.run_instances"): "dd60feb39f7604a6",
+    ("moto.ec2.models.spot_requests", "<module> line"): "2f7891b8a957cd9f",
+    ("moto.ec2.models.spot_requests", "SpotRequestBackend.describe_spot_price_history"): "768c08dafe1b4748",
+}
+
+
+def test_the_ec2_data_moto_builds_at_import_is_built_as_lazy_ec2_defers_it():
+    """lazy_ec2 runs this module code with load_resource answering placeholders, then builds the same
+    INSTANCE_TYPES, INSTANCE_FAMILIES, InstanceTypeBackend.instance_types and offerings on first use."""
+    loop = (ast.Import, ast.ImportFrom, ast.Assign, ast.AnnAssign, ast.For)
+    pins = {
+        "module level": (digest(statements(EC2_TYPES, None, loop)), "f45852a33e18c0b8"),
+        "InstanceTypeBackend's class attributes": (
+            digest(statements(EC2_TYPES, "InstanceTypeBackend", (ast.Assign, ast.AnnAssign))), "1738a1b1459ae7b3"),
+    }
+    for what, (now, pinned) in pins.items():
+        assert now == pinned, (
+            f"moto {moto.__version__} changed the {what} of {EC2_TYPES}: carry the change over to "
+            f"emulators/lazy_ec2._defer_instance_types, then record {now!r} here")
+
+
+def test_moto_asks_botocore_for_ec2_regions_as_lazy_ec2_answers_without_the_model():
+    """lazy_ec2 answers these get_available_regions calls from the endpoint resolver and EC2's prefix."""
+    from emulators.lazy_ec2 import ENDPOINT_PREFIXES
+
+    regions = digest(statements(EC2_REGIONS, "RegionsAndZonesBackend", (ast.For,)))
+    imports = statements(EC2_REGIONS, None, (ast.ImportFrom,))
+    assert "from boto3 import Session" in imports
+    assert regions == "99d26ee801c3d948", (
+        f"moto {moto.__version__} changed how it lists EC2's regions: check lazy_ec2, then record {regions!r}")
+    _, source = stock("botocore.session", "Session.get_available_regions")
+    assert digest(source) == "b8e5baed13a50c28", (
+        f"botocore changed Session.get_available_regions: carry it over to lazy_ec2, record {digest(source)!r}")
+    from botocore.loaders import Loader
+
+    for service, prefix in ENDPOINT_PREFIXES.items():
+        assert Loader().load_service_model(service, "service-2")["metadata"]["endpointPrefix"] == prefix
+
+
+def test_every_reader_of_the_deferred_ec2_data_is_pinned():
+    """The deferred containers load on any method call; a reader that walked them at C level
+    (json.dumps, str.join) before that would see them empty: check each new or changed one."""
+    now = readers_of_ec2_data()
+    changed = {key: value for key, value in now.items() if EC2_DATA_READERS.get(key) != value}
+    gone = set(EC2_DATA_READERS) - set(now)
+    assert not changed and not gone, (
+        f"moto {moto.__version__}: new or changed readers of EC2's instance types or offerings {changed}, "
+        f"gone {gone}: check that each reads them through a method, then record them in EC2_DATA_READERS")
