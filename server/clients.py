@@ -49,7 +49,7 @@ class Clients:
         client = self._session.client(service, endpoint_url=endpoint, config=config.merge(Config(retries=retries)))
         client.meta.events.register("before-send.s3.*", _drop_expect_header)
         if self._transport is not None:
-            client.meta.events.register("before-send", self._transport)
+            self._transport.attach(client.meta.events)
         observe.hook_boto3(client)
         return client
 

@@ -31,7 +31,7 @@ def emulated_aws():
             made = boto3.client(service_name, endpoint_url=aws.endpoint, region_name=region_name,
                                 aws_access_key_id=aws.credentials.access_key_id,
                                 aws_secret_access_key=aws.credentials.secret_access_key)
-            made.meta.events.register("before-send", transport)
+            transport.attach(made.meta.events)
             return made
 
         yield aws, client
