@@ -20,8 +20,11 @@ from . import scope
 _ITEM_CALLS = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item",
            "get_item", "query", "scan", "batch_get_item", "transact_get_items")
 #: Responses that turn live items into their answer: the copy is made under the lock too, or a
-#: concurrent update of a map attribute changes the item while it is being copied.
-_READ_RESPONSES = ("get_item", "batch_get_item", "query", "scan", "transact_get_items")
+#: concurrent update of a map attribute changes the item while it is being copied. UpdateItem's
+#: answer is one of them: moto's handler writes the updated item out (`item.to_json()`) after
+#: the backend call, whatever ReturnValues asks ("dictionary changed size during iteration" when
+#: another update of the same item added an attribute meanwhile, seen in a 900-job soak).
+_READ_RESPONSES = ("get_item", "batch_get_item", "query", "scan", "transact_get_items", "update_item")
 lock = _lock = threading.RLock()  # `lock`: for extensions that change items directly
 
 

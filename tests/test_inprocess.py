@@ -1,5 +1,8 @@
 """The service's own calls go into moto in process with the form of a signature; nothing else takes that form."""
 
+import threading
+import time
+
 import boto3
 import requests
 from botocore.config import Config
@@ -36,3 +39,39 @@ def test_that_form_is_refused_over_http_and_a_presigned_url_of_the_same_client_i
     assert "X-Amz-Signature=" + "0" * 64 not in url
     fetched = requests.get(url, timeout=10)
     assert fetched.status_code == 200 and fetched.content == b"data", fetched.text
+
+
+def test_an_update_answer_is_written_while_no_other_update_of_the_item_runs(emulated_aws, monkeypatch):
+    """moto writes an UpdateItem's answer from the live item after its backend call: under the item lock."""
+    from moto.dynamodb.models.dynamo_type import Item
+
+    _, client = emulated_aws
+    dynamodb = client("dynamodb")
+    dynamodb.create_table(TableName="answers", KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+                          AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+                          BillingMode="PAY_PER_REQUEST")
+    dynamodb.put_item(TableName="answers", Item={"k": {"S": "x"}})
+    writing, changed_meanwhile = threading.Event(), []
+    stock_to_json = Item.to_json
+
+    def slow_to_json(self):  # the first update's answer (its item, updated), written out slowly
+        if threading.current_thread().name != "first" or "first" not in self.attrs:
+            return stock_to_json(self)
+        before = set(self.attrs)
+        writing.set()
+        time.sleep(0.2)
+        changed_meanwhile.append(set(self.attrs) != before)
+        return stock_to_json(self)
+
+    monkeypatch.setattr(Item, "to_json", slow_to_json)
+
+    def update(name):
+        dynamodb.update_item(TableName="answers", Key={"k": {"S": "x"}}, UpdateExpression="SET #n = :v",
+                             ExpressionAttributeNames={"#n": name}, ExpressionAttributeValues={":v": {"S": "y"}})
+
+    first = threading.Thread(target=update, args=("first",), name="first")
+    first.start()
+    assert writing.wait(10)
+    update("second")  # another update of the same item while the first one's answer is written
+    first.join(10)
+    assert changed_meanwhile and not any(changed_meanwhile)
