@@ -63,7 +63,9 @@ def managed_compute_environment(make) -> dict:
             "optimal": create("optimal", ["optimal"]),
             "unknown type": create("unknown-type", ["z9.mega"]),
             "unknown family": create("unknown-family", ["z9"])}
-    described = batch.describe_compute_environments()["computeEnvironments"]
+    # Only this probe's: the process's other services (a test session's) have unmanaged ones of their own.
+    described = batch.describe_compute_environments(
+        computeEnvironments=["managed", "optimal", "unknown-type", "unknown-family"])["computeEnvironments"]
     seen["environments"] = sorted((c["computeEnvironmentName"], c["status"], c["computeResources"]["instanceTypes"])
                                   for c in described)
     reservations = ec2.describe_instances(Filters=[{"Name": "subnet-id", "Values": [subnet]}])["Reservations"]
