@@ -48,6 +48,7 @@ def on_clock(fake_server):
 
 
 # -- SQS: a message that becomes visible again (or is no longer delayed) is a deadline --
+_stock_mark_received = sqs_models.Message.mark_received
 _stock_change_visibility = sqs_models.Message.change_visibility
 _stock_delay = sqs_models.Message.delay
 _stock_delete_message = sqs_models.Queue.delete_message
@@ -65,6 +66,12 @@ def _track(message) -> None:
     if scope.active() and clock.CLOCK.mode == "skip":
         at = max(message.visible_at or 0, message.delayed_until or 0) / 1000.0
         message.jobservice_deadline = clock.CLOCK.deadline(at)
+
+
+def _mark_received(self, visibility_timeout=None) -> None:
+    if scope.active():
+        clock.CLOCK.wake()  # the receiver has work before the message stops being visible (skip mode)
+    _stock_mark_received(self, visibility_timeout)
 
 
 def _change_visibility(self, visibility_timeout) -> None:
@@ -143,6 +150,7 @@ def install() -> None:
     sfn_clock.install()
     sqs_models.unix_time = _unix_time
     sqs_models.unix_time_millis = _unix_time_millis
+    sqs_models.Message.mark_received = _mark_received
     sqs_models.Message.change_visibility = _change_visibility
     sqs_models.Message.delay = _delay
     sqs_models.Queue.delete_message = _delete_message
