@@ -75,6 +75,7 @@ class Clock:
         self._awake: dict = {}  # thread -> monotonic time it stops counting as awake
         self._awake_for = awake
         self._events: dict = {}  # waiter id -> the Event it waits for
+        self._lifted: dict = {}  # waiter id -> the holds its wait lifts that were taken (a worker's)
         self._idle_checks: list = []  # (check, until_sweep)
         self._settle = settle
         self._skipper = None
@@ -274,9 +275,12 @@ class Clock:
                 heapq.heappush(self._deadlines, entry)
             if event is not None:
                 self._events[waiter] = event
+            lifted = [key for key in release if self._holds.get(key, 0) > 0]
+            if lifted:
+                self._lifted[waiter] = lifted
             self._cond.notify_all()
         try:
-            yield
+            yield lifted
         finally:
             with self._cond:
                 for key in keys:
@@ -287,6 +291,7 @@ class Clock:
                     self._deadlines.remove(entry)
                     heapq.heapify(self._deadlines)
                 self._events.pop(waiter, None)
+                self._lifted.pop(waiter, None)
                 self._last_change = time.monotonic()
                 if not any(self._holds.get(key, 0) > 0 for key in keys):
                     self._awake[me] = self._last_change + self._awake_for  # what it does next is happening
@@ -321,10 +326,9 @@ class Clock:
             time.sleep(max(0.0, at - self._wall()))
             return
         wall_end = None if max_wall is None else time.monotonic() + max_wall
-        with self._waiting(at, release), self._cond:
-            holders = [key for key in release if self._holds.get(key, 0) > 0]
+        with self._waiting(at, release) as lifted, self._cond:
             while (left := at - self.now()) > 0:
-                if holders and not any(self._holds.get(key, 0) > 0 for key in holders):
+                if lifted and not self._still_held(lifted):
                     return
                 step = left / self._rate
                 if wall_end is not None:
@@ -356,10 +360,17 @@ class Clock:
                 threading.Event.wait(event, step)
             return True
 
+    def _still_held(self, keys) -> bool:
+        return any(self._holds.get(key, 0) > 0 for key in keys)
+
     def next_deadline(self, sweep: bool = False) -> float | None:
-        """The earliest deadline that skip mode jumps to (`sweep`: the earliest sweep's instead)."""
+        """The earliest deadline that skip mode jumps to (`sweep`: the earliest sweep's instead).
+
+        Not a sleep whose lifted holds were all released (its worker ended): it is about to end.
+        """
         with self._cond:
-            return min((at for at, _, kind in self._deadlines if (kind == "sweep") == sweep), default=None)
+            return min((at for at, waiter, kind in self._deadlines if (kind == "sweep") == sweep
+                        and (waiter not in self._lifted or self._still_held(self._lifted[waiter]))), default=None)
 
     # -- skip mode --
     def step(self) -> bool:
