@@ -97,6 +97,8 @@ class Clock:
         with self._cond:
             self._reanchor()
             self._kind, self._rate = kind, rate
+            if kind != "skip":
+                self._awake.clear()
             if kind == "real" and self._anchor_virtual == self._anchor_wall:
                 self._anchor_wall = self._anchor_virtual = None
             self._cond.notify_all()
@@ -107,6 +109,7 @@ class Clock:
         """Back to the wall clock (tests and a harness that ends)."""
         with self._cond:
             self._kind, self._rate = "real", 1.0
+            self._awake.clear()
             self._anchor_wall = self._anchor_virtual = None
             self._cond.notify_all()
 
@@ -192,7 +195,8 @@ class Clock:
         outside the clock (a join, a socket) stops counting then.
         """
         with self._cond:
-            self._awake[thread or threading.current_thread()] = time.monotonic() + self._awake_for
+            if self._kind == "skip":  # only skip mode asks (and forgets what ended)
+                self._awake[thread or threading.current_thread()] = time.monotonic() + self._awake_for
 
     def park(self, thread: threading.Thread | None = None) -> None:
         """`thread` (default: this one) is no longer awake: it waits for work (a long poll)."""
@@ -293,7 +297,7 @@ class Clock:
                 self._events.pop(waiter, None)
                 self._lifted.pop(waiter, None)
                 self._last_change = time.monotonic()
-                if not any(self._holds.get(key, 0) > 0 for key in keys):
+                if self._kind == "skip" and not any(self._holds.get(key, 0) > 0 for key in keys):
                     self._awake[me] = self._last_change + self._awake_for  # what it does next is happening
 
     def deadline(self, at: float):
