@@ -91,6 +91,20 @@ def _delete_message(self, receipt_handle) -> None:
         _forget(message)
 
 
+def _dropping_messages(drop):
+    """Wrap SQSBackend.delete_queue or purge_queue: the messages they drop are no deadlines any more."""
+
+    def dropping(self, queue_name, *args, **kwargs):
+        queue = self.queues.get(queue_name)
+        messages = list(queue._messages) if queue is not None else []
+        drop(self, queue_name, *args, **kwargs)
+        for message in messages:
+            _forget(message)
+
+    dropping.jobservice_stock = drop
+    return dropping
+
+
 #: Wall seconds after its last receive that a queue counts as consumed (a long poll lasts up to 20 s).
 CONSUMED_SECONDS = 30.0
 
@@ -154,6 +168,8 @@ def install() -> None:
     sqs_models.Message.change_visibility = _change_visibility
     sqs_models.Message.delay = _delay
     sqs_models.Queue.delete_message = _delete_message
+    sqs_models.SQSBackend.delete_queue = _dropping_messages(sqs_models.SQSBackend.delete_queue)
+    sqs_models.SQSBackend.purge_queue = _dropping_messages(sqs_models.SQSBackend.purge_queue)
     sqs_models.SQSBackend.receive_message = _receiving(sqs_models.SQSBackend.receive_message)
     fakeredis_socket.time = _FakeRedisTime()
     clock.CLOCK.add_idle_check(sfn_activities.no_task_waiting)

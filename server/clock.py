@@ -409,7 +409,10 @@ class Clock:
         """
         while self._kind == "skip":
             with self._cond:
-                if not self._deadlines or self._held():
+                if not self._deadlines:
+                    self._cond.wait(0.1)  # a new deadline notifies
+                    continue
+                if self._held():
                     self._cond.wait(self._look_after())
                     continue
                 quiet_for = time.monotonic() - self._last_change

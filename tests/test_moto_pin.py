@@ -312,6 +312,8 @@ SIGNATURES_SINCE = [
     ("moto.sqs.models", "Message.delay", ["self", "delay_seconds"]),
     ("moto.sqs.models", "Message.had_receipt_handle", ["self", "receipt_handle"]),
     ("moto.sqs.models", "Queue.delete_message", ["self", "receipt_handle"]),
+    ("moto.sqs.models", "SQSBackend.delete_queue", ["self", "queue_name"]),
+    ("moto.sqs.models", "SQSBackend.purge_queue", ["self", "queue_name"]),
     # clocked: fakeredis reads time.time() in its command loop, its `self` has `_server`
     ("fakeredis._socket._base", "BaseFakeSocket._process_command", ["self", "fields"]),
     ("fakeredis._clients._tcp_server", "TcpFakeServer.__init__",

@@ -36,7 +36,7 @@ def test_a_bad_mode_is_a_clear_error(mode):
 
 @given(positive, st.lists(durations, max_size=5))
 def test_scale_runs_virtual_time_n_times_faster(rate, steps):
-    wall = FakeWall()
+    wall = FakeWall(start=0.0)  # near the epoch a float step of the wall is exact enough to scale by 10^4
     clock = Clock(wall=wall)
     start = clock.now()
     clock.configure(f"scale={rate}")
@@ -326,3 +326,26 @@ def test_a_sleep_that_lifts_a_worker_hold_ends_with_the_worker_and_is_no_deadlin
     assert clock.next_deadline() == pytest.approx(start + 5000)  # its sleep is no reason to jump any more
     assert slept.wait(10)
     assert clock.now() == pytest.approx(start)
+
+
+def test_a_deleted_or_purged_queue_leaves_no_redelivery_deadline(monkeypatch):
+    """A received message's visibility end is a deadline until the message is gone, however it goes."""
+    from moto.sqs import models as sqs_models
+
+    from emulators import clocked, scope
+    from server import clock as clock_module
+
+    manual = Clock(wall=FakeWall(), settle=3600)
+    manual.configure("skip")
+    monkeypatch.setattr(clock_module, "CLOCK", manual)
+    monkeypatch.setattr(scope, "active", lambda: True)  # as for the harness's requests
+    clocked.install()
+    backend = sqs_models.SQSBackend("us-east-1", "123456789012")
+    for drop in (backend.purge_queue, backend.delete_queue):
+        backend.create_queue("work")
+        backend.send_message("work", "a job")
+        backend.receive_message("work", 1, 0, 600, [])  # its handler dies: it comes back in 600 s
+        assert manual.next_deadline() == pytest.approx(manual.now() + 600, abs=1)
+        drop("work")
+        assert manual.next_deadline() is None, f"{drop.__name__} left the message's deadline"
+    manual.reset()
