@@ -48,6 +48,7 @@ def on_clock(fake_server):
 
 
 # -- SQS: a message that becomes visible again (or is no longer delayed) is a deadline --
+_stock_mark_received = sqs_models.Message.mark_received
 _stock_change_visibility = sqs_models.Message.change_visibility
 _stock_delay = sqs_models.Message.delay
 _stock_delete_message = sqs_models.Queue.delete_message
@@ -67,6 +68,12 @@ def _track(message) -> None:
         message.jobservice_deadline = clock.CLOCK.deadline(at)
 
 
+def _mark_received(self, visibility_timeout=None) -> None:
+    if scope.active():
+        clock.CLOCK.wake()  # the receiver has work before the message stops being visible (skip mode)
+    _stock_mark_received(self, visibility_timeout)
+
+
 def _change_visibility(self, visibility_timeout) -> None:
     _stock_change_visibility(self, visibility_timeout)
     _track(self)
@@ -82,6 +89,20 @@ def _delete_message(self, receipt_handle) -> None:
     _stock_delete_message(self, receipt_handle)
     for message in deleted:
         _forget(message)
+
+
+def _dropping_messages(drop):
+    """Wrap SQSBackend.delete_queue or purge_queue: the messages they drop are no deadlines any more."""
+
+    def dropping(self, queue_name, *args, **kwargs):
+        queue = self.queues.get(queue_name)
+        messages = list(queue._messages) if queue is not None else []
+        drop(self, queue_name, *args, **kwargs)
+        for message in messages:
+            _forget(message)
+
+    dropping.jobservice_stock = drop
+    return dropping
 
 
 #: Wall seconds after its last receive that a queue counts as consumed (a long poll lasts up to 20 s).
@@ -143,9 +164,12 @@ def install() -> None:
     sfn_clock.install()
     sqs_models.unix_time = _unix_time
     sqs_models.unix_time_millis = _unix_time_millis
+    sqs_models.Message.mark_received = _mark_received
     sqs_models.Message.change_visibility = _change_visibility
     sqs_models.Message.delay = _delay
     sqs_models.Queue.delete_message = _delete_message
+    sqs_models.SQSBackend.delete_queue = _dropping_messages(sqs_models.SQSBackend.delete_queue)
+    sqs_models.SQSBackend.purge_queue = _dropping_messages(sqs_models.SQSBackend.purge_queue)
     sqs_models.SQSBackend.receive_message = _receiving(sqs_models.SQSBackend.receive_message)
     fakeredis_socket.time = _FakeRedisTime()
     clock.CLOCK.add_idle_check(sfn_activities.no_task_waiting)

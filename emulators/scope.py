@@ -49,10 +49,13 @@ def scoped(app):
         previous = getattr(_local, "environ", None)
         _local.environ = environ
         # A call that changes something holds the clock still while in flight (skip mode); a long
-        # poll only marks the moment it hands work over; a read changes nothing.
+        # poll waits for work (its thread is not happening) and its thread is awake once it has
+        # answered, until it waits again (the work it got is handed on); a read changes nothing.
         kind = call_kind(environ)
         if kind == "write":
             clock.CLOCK.hold(clock.thread_key())
+        elif kind == "long poll":
+            clock.CLOCK.park()
         try:
             return app(environ, start_response)
         finally:
@@ -60,7 +63,7 @@ def scoped(app):
             if kind == "write":
                 clock.CLOCK.release(clock.thread_key())
             elif kind == "long poll":
-                clock.CLOCK.touch()
+                clock.CLOCK.wake()
 
     harness_emulator.wrapped = app
     return harness_emulator

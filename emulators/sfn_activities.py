@@ -116,13 +116,18 @@ class WaitableActivity(Activity):
                     self._ready.notify()  # a task this poller was woken for goes to another
                     return None
                 if self._tasks:
-                    return self._tasks.popleft()
+                    return self._hand_over()
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return None
                 # Wake now and then to notice a client that has gone while nothing happens.
                 self._ready.wait(min(left, _LIVENESS_SECONDS))
-            return self._tasks.popleft() if self._tasks and connected() else None
+            return self._hand_over() if self._tasks and connected() else None
+
+    def _hand_over(self) -> ActivityTask:
+        """Pop the next task (under the lock); the poller is awake (skip mode) before the task leaves the queue."""
+        clock.CLOCK.wake()
+        return self._tasks.popleft()
 
     def give_back(self, task: ActivityTask) -> None:
         """Put a task taken for a client that has gone back first in line."""

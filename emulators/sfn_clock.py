@@ -19,6 +19,9 @@ from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
 from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
 from moto.stepfunctions.parser.asl.component.program.program import Program
 from moto.stepfunctions.parser.asl.component.state.exec import execute_state
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import inline_iteration_component
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration import job as iteration_job
+from moto.stepfunctions.parser.asl.component.state.exec.state_parallel import branch_worker, branches_decl
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function import timestamp as wait_timestamp
 from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
 from moto.stepfunctions.parser.asl.eval.callback.callback import (
@@ -28,6 +31,7 @@ from moto.stepfunctions.parser.asl.eval.callback.callback import (
     CallbackPoolManager,
     HeartbeatEndpoint,
 )
+from moto.stepfunctions.parser.backend import execution_worker
 
 from server import clock
 
@@ -62,6 +66,14 @@ def _in_clock(method):
 class _ClockEvent(threading.Event):
     def wait(self, timeout=None):
         return clock.wait(self, timeout)
+
+
+class _WakingThread(threading.Thread):
+    """A thread of the interpreter: happening (skip mode) from its start until it waits on the clock or ends."""
+
+    def start(self):
+        clock.CLOCK.wake(self)
+        super().start()
 
 
 def _event():
@@ -125,7 +137,7 @@ def _program_eval(self, env):
         finally:
             done.set()
 
-    threading.Thread(target=run, daemon=True).start()
+    _WakingThread(target=run, daemon=True).start()
     if not clock.wait(done, timeout):
         env.set_timed_out()
 
@@ -197,7 +209,6 @@ def _ended(self, execution):
         no_end_unread()
         with _unread_lock:
             _unread[execution.exec_arn] = _time.monotonic()
-        clock.CLOCK.touch()
     return _stock_ended(self, execution)
 
 
@@ -241,6 +252,11 @@ def install() -> None:
     execute_state.ExecutionState._evaluate_with_timeout = _in_clock(
         execute_state.ExecutionState._evaluate_with_timeout)
     execute_state.threading = _proxy(threading, Event=_event)
+    # Threads the interpreter starts are awake until they wait on the clock; the waits of a
+    # Parallel or Map state for its branches go through the clock (the waiting thread parks).
+    execute_state.Thread = execution_worker.Thread = _WakingThread
+    branch_worker.threading = inline_iteration_component.threading = _proxy(threading, Thread=_WakingThread)
+    branches_decl.threading = iteration_job.threading = _proxy(threading, Event=_ClockEvent)
     Program.eval = _program_eval
     sfn_activities._Worker._get_evaluation_environment = _evaluation_environment
     sfn_activities.ActivityBackend._ended = _ended

@@ -6,8 +6,10 @@ Modes (after Temporal's time-skipping test environment):
 - ``scale=N``: virtual time runs N times faster than the wall clock; every duration is divided by N.
 - ``skip``: virtual time runs with the wall clock, and jumps to the next deadline when nothing is
   happening: no hold is taken (an API call or emulator call in flight, a worker process running a
-  step, a loop mid-iteration), no idle check objects (a message visible in a queue, an activity task
-  waiting to be taken), and that has stayed so for a short settle period.
+  step), no thread is awake (one that left a clock wait, was started for an execution or got work
+  from a long poll, until it waits on the clock again or ends: a loop mid-iteration, an interpreter
+  between two states), no waiter's event is set unseen, no idle check objects (a message visible in
+  a queue, an activity task waiting to be taken), and no hold was released within a short settle.
 
 Only the harness chooses the mode (`configure`), and only on the embedded target: on localstack or
 AWS the clock is the wall clock and asking for virtual time is an error before anything runs.
@@ -25,8 +27,14 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 
 MODES = ("real", "skip", "scale=N")
-#: How long nothing may happen before skip mode jumps (covers hand-offs between threads and processes).
-SETTLE_SECONDS = 0.05
+#: How long skip mode waits after a hold is released or a wait ends before it jumps: what the one who
+#: released hands on in that instant (a response on its way to a worker process) is covered by its
+#: own hold or an awake thread; this is a margin, not the mechanism.
+SETTLE_SECONDS = 0.002
+#: How long a thread counts as awake at most (one that goes on to block outside the clock stops counting).
+AWAKE_SECONDS = 0.25
+#: How often skip mode looks again while only what cannot notify it blocks (an idle check, an awake thread).
+LOOK_SECONDS = 0.002
 #: How often a wait on an Event looks at the virtual time (an Event cannot be woken from outside).
 EVENT_SLICE_SECONDS = 0.01
 #: The shortest wall time a wait that does not drive the clock (a sweep's period, a backoff) lasts.
@@ -54,7 +62,7 @@ def parse_mode(text: str) -> tuple[str, float]:
 class Clock:
     """Virtual time for one process; thread-safe. `now()` is seconds since the epoch."""
 
-    def __init__(self, wall=time.time, settle: float = SETTLE_SECONDS):
+    def __init__(self, wall=time.time, settle: float = SETTLE_SECONDS, awake: float = AWAKE_SECONDS):
         self._wall = wall
         self._cond = threading.Condition()
         self._kind, self._rate = "real", 1.0
@@ -63,7 +71,11 @@ class Clock:
         self._suspended: Counter = Counter()
         self._deadlines: list = []  # heap of (virtual time, id, "waiter" | "bare" | "sweep")
         self._ids = itertools.count()
-        self._last_activity = time.monotonic()  # of the last hold, release, wait or jump: skip needs quiet
+        self._last_change = time.monotonic()  # of the last release, wait end or park: skip waits `settle` after it
+        self._awake: dict = {}  # thread -> monotonic time it stops counting as awake
+        self._awake_for = awake
+        self._events: dict = {}  # waiter id -> the Event it waits for
+        self._lifted: dict = {}  # waiter id -> the holds its wait lifts that were taken (a worker's)
         self._idle_checks: list = []  # (check, until_sweep)
         self._settle = settle
         self._skipper = None
@@ -85,6 +97,8 @@ class Clock:
         with self._cond:
             self._reanchor()
             self._kind, self._rate = kind, rate
+            if kind != "skip":
+                self._awake.clear()
             if kind == "real" and self._anchor_virtual == self._anchor_wall:
                 self._anchor_wall = self._anchor_virtual = None
             self._cond.notify_all()
@@ -95,6 +109,7 @@ class Clock:
         """Back to the wall clock (tests and a harness that ends)."""
         with self._cond:
             self._kind, self._rate = "real", 1.0
+            self._awake.clear()
             self._anchor_wall = self._anchor_virtual = None
             self._cond.notify_all()
 
@@ -146,7 +161,6 @@ class Clock:
             if virtual > self._anchor_virtual:
                 self._anchor_virtual = virtual
                 self.jumps += 1
-            self._last_activity = time.monotonic()  # what wakes now gets a settle period to act
             self._cond.notify_all()
 
     # -- what is happening --
@@ -154,20 +168,14 @@ class Clock:
         """Something is happening (skip mode does not jump) until `release(key)`."""
         with self._cond:
             self._holds[key] += 1
-            self._last_activity = time.monotonic()
-
-    def touch(self) -> None:
-        """Something happened just now (work handed to another thread): skip mode waits a settle period."""
-        with self._cond:
-            self._last_activity = time.monotonic()
 
     def release(self, key) -> None:
         with self._cond:
             self._holds[key] -= 1
             if self._holds[key] <= 0:
                 del self._holds[key]
-            self._last_activity = time.monotonic()
-            self._cond.notify_all()
+            self._last_change = time.monotonic()
+            self._cond.notify_all()  # the skipper looks again at once
 
     @contextmanager
     def busy(self, key=None):
@@ -178,6 +186,32 @@ class Clock:
             yield
         finally:
             self.release(key)
+
+    def wake(self, thread: threading.Thread | None = None) -> None:
+        """`thread` (default: this one) is happening until it waits on the clock, `park()`s or ends.
+
+        For a thread about to be started for work (an execution's interpreter), and for one that
+        got work from a long poll. At most `awake` wall seconds: one that goes on to block
+        outside the clock (a join, a socket) stops counting then.
+        """
+        with self._cond:
+            if self._kind == "skip":  # only skip mode asks (and forgets what ended)
+                self._awake[thread or threading.current_thread()] = time.monotonic() + self._awake_for
+
+    def park(self, thread: threading.Thread | None = None) -> None:
+        """`thread` (default: this one) is no longer awake: it waits for work (a long poll)."""
+        with self._cond:
+            if self._awake.pop(thread or threading.current_thread(), None) is not None:
+                self._last_change = time.monotonic()
+                self._cond.notify_all()
+
+    def _awake_threads(self) -> list:
+        """The threads awake now (under the lock); forgets those that ended or outlived `awake`."""
+        now = time.monotonic()
+        for thread, until in list(self._awake.items()):
+            if until <= now or (thread.ident is not None and not thread.is_alive()):
+                del self._awake[thread]
+        return list(self._awake)
 
     def add_idle_check(self, check, until_sweep: bool = False) -> None:
         """`check()` is True while its component has nothing to do (no visible message, no task waiting).
@@ -196,10 +230,13 @@ class Clock:
     def _blocking(self) -> str | None:
         """None when nothing happens; "sweep" when only what a sweep will see; else "busy"."""
         with self._cond:
-            if self._holds_active():
-                return "busy"
             checks = list(self._idle_checks)
+        # The checks before the holds: what hands work over (a task taken, a message received)
+        # wakes its thread before the work leaves what a check sees.
         waiting = [until_sweep for check, until_sweep in checks if not check()]
+        with self._cond:
+            if self._held():
+                return "busy"
         if not waiting:
             return None
         return "sweep" if all(waiting) else "busy"
@@ -209,6 +246,9 @@ class Clock:
         with self._cond:
             held = [f"{key[0]} {key[1]}" for key, count in self._holds.items()
                     if count > 0 and not self._suspended[key]]
+            held += [f"thread {thread.name} (awake)" for thread in self._awake_threads()]
+            if any(event.is_set() for event in self._events.values()):
+                held.append("a waiter whose event is set (not woken yet)")
             checks = list(self._idle_checks)
         waiting = [getattr(check, "waiting", None) or getattr(check, "__name__", "a component")
                    for check, _ in checks if not check()]
@@ -220,20 +260,31 @@ class Clock:
 
     # -- waiting --
     @contextmanager
-    def _waiting(self, deadline, release, kind="waiter"):
-        """Register a deadline and lift this thread's (and `release`'s) holds while waiting for it."""
+    def _waiting(self, deadline, release, kind="waiter", event=None):
+        """Register a deadline (and the event waited for) and lift this thread's (and `release`'s) holds.
+
+        The thread stops being awake while it waits; when the wait ends it is awake again unless
+        one of those holds covers it.
+        """
+        me = threading.current_thread()
         keys = [thread_key(), *release]
         entry = None
+        waiter = next(self._ids)
         with self._cond:
+            self._awake.pop(me, None)
             for key in keys:
                 self._suspended[key] += 1
-            self._last_activity = time.monotonic()
             if deadline is not None:
-                entry = (deadline, next(self._ids), kind)
+                entry = (deadline, waiter, kind)
                 heapq.heappush(self._deadlines, entry)
+            if event is not None:
+                self._events[waiter] = event
+            lifted = [key for key in release if self._holds.get(key, 0) > 0]
+            if lifted:
+                self._lifted[waiter] = lifted
             self._cond.notify_all()
         try:
-            yield
+            yield lifted
         finally:
             with self._cond:
                 for key in keys:
@@ -243,7 +294,11 @@ class Clock:
                 if entry is not None:
                     self._deadlines.remove(entry)
                     heapq.heapify(self._deadlines)
-                self._last_activity = time.monotonic()
+                self._events.pop(waiter, None)
+                self._lifted.pop(waiter, None)
+                self._last_change = time.monotonic()
+                if self._kind == "skip" and not any(self._holds.get(key, 0) > 0 for key in keys):
+                    self._awake[me] = self._last_change + self._awake_for  # what it does next is happening
 
     def deadline(self, at: float):
         """Register a bare deadline (a message becoming visible, a key expiring): skip may jump to it.
@@ -263,7 +318,11 @@ class Clock:
         return remove
 
     def sleep(self, seconds: float, release=(), max_wall: float | None = None) -> None:
-        """Sleep `seconds` of virtual time (at most `max_wall` wall seconds), not holding the clock."""
+        """Sleep `seconds` of virtual time (at most `max_wall` wall seconds), not holding the clock.
+
+        A sleep that lifts holds (`release`: a worker's, while it sleeps) ends early once nothing
+        holds them any more (the worker's process ended): it has no one left to wake.
+        """
         self.sleep_until(self.now() + max(0.0, seconds), release, max_wall)
 
     def sleep_until(self, at: float, release=(), max_wall: float | None = None) -> None:
@@ -271,8 +330,10 @@ class Clock:
             time.sleep(max(0.0, at - self._wall()))
             return
         wall_end = None if max_wall is None else time.monotonic() + max_wall
-        with self._waiting(at, release), self._cond:
+        with self._waiting(at, release) as lifted, self._cond:
             while (left := at - self.now()) > 0:
+                if lifted and not self._still_held(lifted):
+                    return
                 step = left / self._rate
                 if wall_end is not None:
                     step = min(step, wall_end - time.monotonic())
@@ -291,7 +352,7 @@ class Clock:
         at = None if timeout is None else self.now() + max(0.0, timeout)
         # A sweep's period never shrinks below MIN_SWEEP_SECONDS of wall time (scale=N would make it spin).
         wall_floor = time.monotonic() + min(max(0.0, timeout or 0.0), MIN_SWEEP_SECONDS)
-        with self._waiting(at, release, "waiter" if drive else "sweep"):
+        with self._waiting(at, release, "waiter" if drive else "sweep", event):
             while not event.is_set():
                 if at is None:
                     step = EVENT_SLICE_SECONDS * 10
@@ -303,10 +364,17 @@ class Clock:
                 threading.Event.wait(event, step)
             return True
 
+    def _still_held(self, keys) -> bool:
+        return any(self._holds.get(key, 0) > 0 for key in keys)
+
     def next_deadline(self, sweep: bool = False) -> float | None:
-        """The earliest deadline that skip mode jumps to (`sweep`: the earliest sweep's instead)."""
+        """The earliest deadline that skip mode jumps to (`sweep`: the earliest sweep's instead).
+
+        Not a sleep whose lifted holds were all released (its worker ended): it is about to end.
+        """
         with self._cond:
-            return min((at for at, _, kind in self._deadlines if (kind == "sweep") == sweep), default=None)
+            return min((at for at, waiter, kind in self._deadlines if (kind == "sweep") == sweep
+                        and (waiter not in self._lifted or self._still_held(self._lifted[waiter]))), default=None)
 
     # -- skip mode --
     def step(self) -> bool:
@@ -334,20 +402,39 @@ class Clock:
             self._skipper.start()
 
     def _skip_forever(self) -> None:
-        """Jump whenever nothing has happened for a settle period and something waits for a deadline."""
+        """Jump as soon as nothing happens and something waits for a deadline.
+
+        A release, a wait, a park and a new deadline notify it; what cannot (an idle check, an
+        awake thread that ends, an event set for a waiter) it looks at every LOOK_SECONDS meanwhile.
+        """
         while self._kind == "skip":
             with self._cond:
-                if not self._deadlines or self._holds_active():
-                    self._cond.wait(self._settle)
+                if not self._deadlines:
+                    self._cond.wait(0.1)  # a new deadline notifies
                     continue
-                quiet_for = time.monotonic() - self._last_activity
+                if self._held():
+                    self._cond.wait(self._look_after())
+                    continue
+                quiet_for = time.monotonic() - self._last_change
             if quiet_for < self._settle:
                 time.sleep(self._settle - quiet_for)
-            elif self._kind == "skip":
-                self.step()
+            elif self._kind == "skip" and not self.step():
+                with self._cond:
+                    self._cond.wait(LOOK_SECONDS)
+
+    def _look_after(self) -> float:
+        """How long the skipper may wait for a notification (under the lock)."""
+        if self._awake or any(event.is_set() for event in self._events.values()):
+            return LOOK_SECONDS
+        return 0.1  # a safety net: releases, waits and deadlines notify
 
     def _holds_active(self) -> bool:
         return any(count > 0 and not self._suspended[key] for key, count in self._holds.items())
+
+    def _held(self) -> bool:
+        """A hold, an awake thread or a waiter whose event is set and who has not woken yet (under the lock)."""
+        return (self._holds_active() or bool(self._awake_threads())
+                or any(event.is_set() for event in self._events.values()))
 
     def describe(self) -> dict:
         """What GET /v2/health shows: the mode and the virtual now."""

@@ -310,9 +310,12 @@ SIGNATURES_SINCE = [
     ("moto.core.utils", "unix_time", ["dt"]),
     ("moto.core.utils", "unix_time_millis", ["dt"]),
     ("moto.sqs.models", "Message.change_visibility", ["self", "visibility_timeout"]),
+    ("moto.sqs.models", "Message.mark_received", ["self", "visibility_timeout"]),
     ("moto.sqs.models", "Message.delay", ["self", "delay_seconds"]),
     ("moto.sqs.models", "Message.had_receipt_handle", ["self", "receipt_handle"]),
     ("moto.sqs.models", "Queue.delete_message", ["self", "receipt_handle"]),
+    ("moto.sqs.models", "SQSBackend.delete_queue", ["self", "queue_name"]),
+    ("moto.sqs.models", "SQSBackend.purge_queue", ["self", "queue_name"]),
     # clocked: fakeredis reads time.time() in its command loop, its `self` has `_server`
     ("fakeredis._socket._base", "BaseFakeSocket._process_command", ["self", "fields"]),
     ("fakeredis._clients._tcp_server", "TcpFakeServer.__init__",
@@ -414,6 +417,23 @@ COPIED_SINCE = [
 @pytest.mark.parametrize("module, qualname, digest, use", COPIED_SINCE, ids=[c[1] for c in COPIED_SINCE])
 def test_bodies_that_newer_extensions_copy_or_wrap_are_unchanged(module, qualname, digest, use):
     test_bodies_that_emulators_copies_or_replaces_are_unchanged(module, qualname, digest, use)
+
+
+STATES = f"{PARSER}.asl.component.state.exec"
+
+
+@pytest.mark.parametrize("module, made", [
+    (EXEC_STATE, "thread = Thread(target=_exec_and_notify"),
+    (f"{PARSER}.backend.execution_worker", "execution_logic_thread = Thread(target=self._execution_logic"),
+    (f"{STATES}.state_parallel.branch_worker", "self._worker_thread = threading.Thread("),
+    (f"{STATES}.state_map.iteration.inline_iteration_component", "worker_thread = threading.Thread("),
+    (f"{STATES}.state_parallel.branches_decl", "self._termination_event = threading.Event()"),
+    (f"{STATES}.state_map.iteration.job", "self._termination_event = threading.Event()"),
+])
+def test_the_interpreter_makes_its_threads_and_branch_events_by_module_level_names(module, made):
+    """sfn_clock replaces these modules' `Thread` or `threading`: started threads are awake, branch waits park."""
+    text, _ = _module_source(module)
+    assert made in text, f"moto {moto.__version__}: {module} no longer runs `{made}`; see sfn_clock.install"
 
 
 def test_responses_call_method_names_from_class_by_its_module_level_name():

@@ -36,7 +36,7 @@ def test_a_bad_mode_is_a_clear_error(mode):
 
 @given(positive, st.lists(durations, max_size=5))
 def test_scale_runs_virtual_time_n_times_faster(rate, steps):
-    wall = FakeWall()
+    wall = FakeWall(start=0.0)  # near the epoch a float step of the wall is exact enough to scale by 10^4
     clock = Clock(wall=wall)
     start = clock.now()
     clock.configure(f"scale={rate}")
@@ -233,3 +233,119 @@ def test_holders_say_in_words_what_keeps_a_skipping_clock_still():
     pending["task"] = False
     assert clock.holders() == [] and clock.idle()
     clock.reset()
+
+
+def until(condition, what: str) -> None:
+    """Poll `condition` (a few seconds at most): the threads of these tests act on their own."""
+    for _ in range(2000):
+        if condition():
+            return
+        threading.Event().wait(0.005)
+    raise AssertionError(f"never happened: {what}")
+
+
+def test_a_jump_waits_for_a_hold_and_happens_once_it_is_released():
+    clock = Clock(settle=0)  # the background skipper acts on its own
+    clock.configure("skip")
+    start = clock.now()
+    clock.hold("api call")
+    finished = threading.Event()
+    threading.Thread(target=lambda: (clock.sleep(3600), finished.set()), daemon=True).start()
+    until(lambda: clock.next_deadline() is not None, "the sleeper registers its deadline")
+    assert clock.jumps == 0 and not finished.is_set()  # held: the skipper cannot jump
+    clock.release("api call")  # notifies the skipper: nothing else happens
+    assert finished.wait(30), "the clock did not jump once the hold was released"
+    assert clock.now() - start >= 3600 and clock.jumps >= 1
+    clock.reset()
+
+
+def test_a_thread_that_left_a_wait_holds_the_clock_until_it_waits_again():
+    clock = Clock(wall=FakeWall(), settle=3600, awake=3600)  # manual steps; awake as long as the test needs
+    clock.configure("skip")
+    start = clock.now()
+    clock.deadline(start + 3600)
+    woken, left, go_on = threading.Event(), threading.Event(), threading.Event()
+
+    def interpreter():
+        clock.wait(woken, None)  # e.g. a Task's callback
+        left.set()
+        go_on.wait()  # between two states: not on the clock, not holding anything
+        clock.sleep(60)  # the next state's timer
+
+    thread = threading.Thread(target=interpreter, daemon=True)
+    thread.start()
+    until(lambda: clock.idle(), "the interpreter waits on the clock")
+    woken.set()
+    assert not clock.idle()  # its event is set: it is about to act, woken or not
+    assert left.wait(10)
+    assert not clock.idle() and not clock.step()  # awake: no jump to the hour behind its back
+    assert any("(awake)" in holder for holder in clock.holders())
+    go_on.set()
+    until(lambda: clock.next_deadline() == pytest.approx(start + 60), "the next state's timer")
+    assert clock.step() and clock.now() == pytest.approx(start + 60)  # its own timer first, then the hour
+    thread.join(10)
+    assert clock.step() and clock.now() == pytest.approx(start + 3600)
+
+
+def test_a_started_thread_is_awake_until_it_waits_and_a_parked_one_is_not():
+    clock = Clock(wall=FakeWall(), settle=3600, awake=3600)
+    clock.configure("skip")
+    clock.deadline(clock.now() + 3600)
+    go = threading.Event()
+    thread = threading.Thread(target=lambda: (go.wait(), clock.sleep(60)), daemon=True)
+    clock.wake(thread)  # started for an execution: happening from before its start
+    thread.start()
+    assert not clock.idle()
+    go.set()
+    until(clock.idle, "the started thread waits on the clock")
+    clock.wake()  # this thread got work from a long poll
+    assert not clock.idle()
+    clock.park()  # and waits for work again
+    assert clock.idle()
+
+
+def test_an_awake_thread_that_blocks_elsewhere_stops_holding_after_its_bound():
+    clock = Clock(wall=FakeWall(), settle=3600, awake=0)
+    clock.configure("skip")
+    clock.deadline(clock.now() + 3600)
+    clock.wake()  # awake for no time at all: as if it had blocked outside the clock for longer
+    assert clock.idle() and clock.step()
+
+
+def test_a_sleep_that_lifts_a_worker_hold_ends_with_the_worker_and_is_no_deadline_then():
+    clock = Clock(wall=FakeWall(), settle=3600)
+    clock.configure("skip")
+    start = clock.now()
+    key = worker_key("w1")
+    clock.hold(key)  # the worker's process runs
+    clock.deadline(start + 5000)
+    slept = threading.Event()
+    threading.Thread(target=lambda: (clock.sleep(3000, release=(key,)), slept.set()), daemon=True).start()
+    until(lambda: clock.next_deadline() == pytest.approx(start + 3000), "the worker's sleep")
+    clock.release(key)  # its process ended (killed while it slept)
+    assert clock.next_deadline() == pytest.approx(start + 5000)  # its sleep is no reason to jump any more
+    assert slept.wait(10)
+    assert clock.now() == pytest.approx(start)
+
+
+def test_a_deleted_or_purged_queue_leaves_no_redelivery_deadline(monkeypatch):
+    """A received message's visibility end is a deadline until the message is gone, however it goes."""
+    from moto.sqs import models as sqs_models
+
+    from emulators import clocked, scope
+    from server import clock as clock_module
+
+    manual = Clock(wall=FakeWall(), settle=3600)
+    manual.configure("skip")
+    monkeypatch.setattr(clock_module, "CLOCK", manual)
+    monkeypatch.setattr(scope, "active", lambda: True)  # as for the harness's requests
+    clocked.install()
+    backend = sqs_models.SQSBackend("us-east-1", "123456789012")
+    for drop in (backend.purge_queue, backend.delete_queue):
+        backend.create_queue("work")
+        backend.send_message("work", "a job")
+        backend.receive_message("work", 1, 0, 600, [])  # its handler dies: it comes back in 600 s
+        assert manual.next_deadline() == pytest.approx(manual.now() + 600, abs=1)
+        drop("work")
+        assert manual.next_deadline() is None, f"{drop.__name__} left the message's deadline"
+    manual.reset()
