@@ -144,10 +144,14 @@ def _run(job) -> None:
     clock.CLOCK.hold(key)
     _release_submitted(job)
     try:
-        # The attempt timeout, in the clock's seconds (without one, no thread more to wait with).
-        if limit is not None and not clock.wait(_exited(proc), limit):
-            job.job_stopped_reason = f"Job attempt duration exceeded timeout ({limit} s)"
-            _kill(proc)
+        if limit is not None:  # the attempt timeout, in the clock's seconds
+            if not clock.wait(_exited(proc), limit):
+                job.job_stopped_reason = f"Job attempt duration exceeded timeout ({limit} s)"
+                _kill(proc)
+        else:  # none: waited on directly, no thread more; happening (skip mode) from the exit to its record
+            proc.jobservice_waiter = threading.current_thread()
+            proc.wait()
+            clock.CLOCK.wake()
         proc.wait()
     finally:
         clock.CLOCK.release(key)
@@ -199,6 +203,9 @@ def _kill(proc: subprocess.Popen, grace: float = 2.0) -> None:
         exited = getattr(proc, "jobservice_exited", None)
         if exited is not None:
             exited.set()
+        waiter = getattr(proc, "jobservice_waiter", None)
+        if waiter is not None:  # one that waits on the process directly counts as happening from now
+            clock.CLOCK.wake(waiter)
         return
 
 

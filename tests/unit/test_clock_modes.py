@@ -335,11 +335,11 @@ def test_a_deleted_or_purged_queue_leaves_no_redelivery_deadline(monkeypatch):
     from emulators import clocked, scope
     from server import clock as clock_module
 
+    clocked.install()  # first: it gives the process's clock its idle checks, once (not to the one below)
     manual = Clock(wall=FakeWall(), settle=3600)
     manual.configure("skip")
     monkeypatch.setattr(clock_module, "CLOCK", manual)
     monkeypatch.setattr(scope, "active", lambda: True)  # as for the harness's requests
-    clocked.install()
     backend = sqs_models.SQSBackend("us-east-1", "123456789012")
     for drop in (backend.purge_queue, backend.delete_queue):
         backend.create_queue("work")
