@@ -20,7 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 def one_run() -> tuple[float, float, float]:
     """(wall seconds, start-up seconds, scenario seconds) of one `harness run`."""
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "harness.cli", "run", "scenarios/documented_sequence.scenario.yaml"],
+    done = subprocess.run([sys.executable, "-m", "harness", "run", "scenarios/documented_sequence.scenario.yaml"],
                           cwd=ROOT, capture_output=True, text=True, timeout=300)
     wall = time.monotonic() - started
     if done.returncode != 0:

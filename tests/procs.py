@@ -10,7 +10,7 @@ import tempfile
 import threading
 import time
 
-HARNESS = [sys.executable, "-m", "harness.cli"]
+HARNESS = [sys.executable, "-m", "harness"]
 
 
 def free_port() -> int:

@@ -225,7 +225,7 @@ def test_harness_run_faults_applies_a_fault_file_to_any_scenario(tmp_path):
     faults = tmp_path / "faults.yaml"
     faults.write_text("- aws: 'dynamodb:*'\n  error: ThrottlingException\n  first: 2\n- sqs: duplicate\n")
     trace = tmp_path / "trace.json"
-    run = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(ROOT / "scenarios" / "crash.scenario.yaml"),
+    run = subprocess.run([sys.executable, "-m", "harness", "run", str(ROOT / "scenarios" / "crash.scenario.yaml"),
                           "--faults", str(faults), "--trace", str(trace)], capture_output=True, text=True,
                          timeout=300, cwd=ROOT)
     assert run.returncode == 0, run.stdout + run.stderr
@@ -234,7 +234,7 @@ def test_harness_run_faults_applies_a_fault_file_to_any_scenario(tmp_path):
     assert sum(n.startswith("fault: ThrottlingException on") for n in notes) == 4  # first 2, in each scenario
     assert any(n == "fault: message duplicate on ReceiveMessage" for n in notes)
     faults.write_text("- aws: 'dynamodb:UpdateItems'\n  error: ThrottlingException\n")
-    bad = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(ROOT / "scenarios" / "crash.scenario.yaml"),
+    bad = subprocess.run([sys.executable, "-m", "harness", "run", str(ROOT / "scenarios" / "crash.scenario.yaml"),
                           "--faults", str(faults)], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert bad.returncode == 2 and "dynamodb has no operation 'UpdateItems'" in bad.stderr + bad.stdout
 

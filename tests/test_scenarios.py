@@ -190,7 +190,7 @@ def test_the_documented_example_passes_as_written(service, tmp_path):
 # -- the command, as a user runs it ------------------------------------------------------------
 def harness(*args, cwd=ROOT, timeout=120):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=cwd, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "harness", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=timeout)
 
 
