@@ -22,6 +22,8 @@ from .resources import JOB, WORKER, aws_name
 
 log = logging.getLogger(__name__)
 PARTICIPANT = "Activity Poller"
+#: While no job runs, Batch jobs are watched every this many `batch_watch_seconds` (a run belongs to a running job).
+WATCH_IDLE_PERIODS = 5
 
 
 class ActivityPoller:
@@ -209,8 +211,10 @@ class ActivityPoller:
                         self._wake.clear()
                         last_discovery = time.monotonic()
                         self.discover_once()
-                    # Batch jobs are watched every `batch_watch_seconds` of the clock, not on each new job.
-                    if clock.now() - last_watch >= clock.CLOCK.virtual_seconds(self.settings.batch_watch_seconds):
+                    # Batch jobs are watched every `batch_watch_seconds` of the clock, not on each new job;
+                    # while no job runs (none was found at the last discovery), every WATCH_IDLE_PERIODS of them.
+                    every = self.settings.batch_watch_seconds * (1 if self._wanted else WATCH_IDLE_PERIODS)
+                    if clock.now() - last_watch >= clock.CLOCK.virtual_seconds(every):
                         last_watch = clock.now()
                         self.watch_once()
                 except Exception:  # noqa: BLE001 - keep watching through a bad moment

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from botocore.exceptions import ClientError
 
 from . import clock, job_updates, lifecycle, observe
-from .dynamodb_connection import Update, dumps, now
+from .dynamodb_connection import JOBS_CREATED, Update, dumps, now
 from .resources import EXECUTION_TO_JOB, JOB, REQUEST
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,8 @@ PARTICIPANT = "Queue"
 SETTLE_PAUSES = (0.01, 0.04)
 #: A running job that keeps being written still has its execution read every this many reconcile periods.
 RECONCILE_BUSY_PERIODS = 5
+#: While no job runs, the sweep queries every this many periods (sooner once a job starts in this process).
+RECONCILE_IDLE_PERIODS = 5
 
 
 class MessageQueue:
@@ -59,6 +61,7 @@ class QueueProcessor:
         self._pool = ThreadPoolExecutor(self.settings.queue_threads, thread_name_prefix="queue")
         #: When `reconcile()` last read each running job's execution (virtual seconds); running jobs only.
         self._checked: dict[str, float] = {}
+        self._idle = False  # the last sweep found no running job
 
     @property
     def url(self) -> str:
@@ -98,12 +101,20 @@ class QueueProcessor:
                 backoff = min(backoff * 2, 5.0)
 
     def reconcile_forever(self) -> None:
-        """Run `reconcile()` every `reconcile_seconds` until stopped."""
-        while not clock.wait(self._stop, self.settings.reconcile_seconds, drive=False):
-            try:
-                self.reconcile()
-            except Exception:  # noqa: BLE001 - the next sweep retries
-                log.warning("reconciling running jobs failed", exc_info=True)
+        """Run `reconcile()` every `reconcile_seconds` until stopped; while no job runs, every
+        `RECONCILE_IDLE_PERIODS` periods, or at the next period after a job is created in this process."""
+        created, skipped = threading.Event(), 0
+        with self.db.changes.watch(JOBS_CREATED, event=created):
+            while not clock.wait(self._stop, self.settings.reconcile_seconds, drive=False):
+                if self._idle and not created.is_set() and skipped < RECONCILE_IDLE_PERIODS - 1:
+                    skipped += 1  # nothing ran at the last sweep and nothing started here since
+                    continue
+                created.clear()
+                skipped = 0
+                try:
+                    self.reconcile()
+                except Exception:  # noqa: BLE001 - the next sweep retries
+                    log.warning("reconciling running jobs failed", exc_info=True)
 
     def stop(self) -> None:
         self._stop.set()
@@ -218,7 +229,9 @@ class QueueProcessor:
         period = clock.CLOCK.virtual_seconds(self.settings.reconcile_seconds)
         checked, self._checked = self._checked, {}
         with observe.acting_as(PARTICIPANT):
-            for job in self.db.active("job", attributes=("urn", "status", "execution_arn", "updated_at")):
+            jobs = self.db.active("job", attributes=("urn", "status", "execution_arn", "updated_at"))
+            self._idle = not jobs
+            for job in jobs:
                 if job.get("status") != "RUNNING":
                     job_updates.clear_active(self.db, job["urn"])
                     continue
