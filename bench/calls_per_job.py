@@ -15,10 +15,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
 
 from emulators import inprocess  # noqa: E402
 from harness.client import Client  # noqa: E402
 from harness.service import RunningService  # noqa: E402
+from two_step import register_quick_job  # noqa: E402
 
 COUNTS: collections.Counter = collections.Counter()
 _lock = threading.Lock()
@@ -52,10 +54,7 @@ def main():
     inprocess.InProcessTransport.__call__ = counted
     with RunningService() as running:
         client = Client(running.url)
-        worker = client.register_worker("quick", command=[sys.executable, "-S", os.path.join(HERE, "quick_worker.py")])
-        definition = client.register_job("bench-calls", {"StartAt": "One", "States": {
-            "One": {"Type": "Task", "Resource": worker["urn"], "Next": "Two"},
-            "Two": {"Type": "Task", "Resource": worker["urn"], "End": True}}})["urn"]
+        definition = register_quick_job(client, "bench-calls")
         client.run_job(definition, {"i": -1}, timeout=300)  # warm up
         with _lock:
             COUNTS.clear()

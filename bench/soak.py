@@ -24,9 +24,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
 
 from harness.client import Client  # noqa: E402
 from harness.service import RunningService  # noqa: E402
+from two_step import register_quick_job  # noqa: E402
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -63,9 +65,7 @@ def main():
     args = parser.parse_args()
     with RunningService(retain_ended_jobs=args.retain) as running:
         client = Client(running.url)
-        worker = client.register_worker("quick", command=[sys.executable, "-S", os.path.join(HERE, "quick_worker.py")])
-        definition = client.register_job("bench-soak", {"StartAt": "One", "States": {
-            "One": {"Type": "Task", "Resource": worker["urn"], "End": True}}})["urn"]
+        definition = register_quick_job(client, "bench-soak", steps=1)
         for i in range(3):
             client.run_job(definition, {"warm": i})
         time.sleep(1)

@@ -25,7 +25,7 @@ sys.path.insert(0, HERE)
 from harness.client import Client  # noqa: E402
 from harness.service import RunningService  # noqa: E402
 from server.clients import Clients  # noqa: E402
-from two_step import floor_once, floor_setup  # noqa: E402
+from two_step import floor_once, floor_setup, register_quick_job  # noqa: E402
 
 
 class PeakThreads:
@@ -69,10 +69,7 @@ def main():
     rows = {}
     with RunningService() as running:
         client = Client(running.url)
-        worker = client.register_worker("quick", command=[sys.executable, "-S", os.path.join(HERE, "quick_worker.py")])
-        definition = client.register_job("bench-throughput", {"StartAt": "One", "States": {
-            "One": {"Type": "Task", "Resource": worker["urn"], "Next": "Two"},
-            "Two": {"Type": "Task", "Resource": worker["urn"], "End": True}}})["urn"]
+        definition = register_quick_job(client, "bench-throughput")
 
         def job(i):
             done = client.run_job(definition, {"i": i}, timeout=300)

@@ -28,6 +28,16 @@ from server.clients import Clients  # noqa: E402
 from server.dynamodb_connection import Update, dumps, now  # noqa: E402
 
 
+def register_quick_job(client, name: str, steps: int = 2) -> str:
+    """Register the quick worker and a job of `steps` Task states that each run it; the job's URN."""
+    # -S: a stdlib-only worker needs no site-packages; it starts ~15 ms sooner.
+    worker = client.register_worker("quick", command=[sys.executable, "-S", os.path.join(HERE, "quick_worker.py")])
+    names = [f"Step{i + 1}" for i in range(steps)]
+    states = {n: {"Type": "Task", "Resource": worker["urn"], **({"Next": names[i + 1]} if i + 1 < steps else {"End": True})}
+              for i, n in enumerate(names)}
+    return client.register_job(name, {"StartAt": names[0], "States": states})["urn"]
+
+
 def job_times(client, definition, count):
     times = []
     for i in range(count):
@@ -127,11 +137,7 @@ def main():
     with RunningService() as running:
         print(f"start-up: {time.perf_counter() - started:.2f} s", flush=True)
         client = Client(running.url)
-        # -S: a stdlib-only worker needs no site-packages; it starts ~15 ms sooner.
-        worker = client.register_worker("quick", command=[sys.executable, "-S", os.path.join(HERE, "quick_worker.py")])
-        asl = {"StartAt": "One", "States": {"One": {"Type": "Task", "Resource": worker["urn"], "Next": "Two"},
-                                            "Two": {"Type": "Task", "Resource": worker["urn"], "End": True}}}
-        definition = client.register_job("bench-two-step", asl)["urn"]
+        definition = register_quick_job(client, "bench-two-step")
         job_times(client, definition, 2)  # warm up
         cpu = time.process_time()
         jobs = job_times(client, definition, args.jobs)
