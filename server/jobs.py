@@ -21,15 +21,14 @@ def _get(urn: str, prefix: str, state=None) -> dict:
     db = service.db
     seconds = waits.wait_seconds(request.args) if state is not None else 0
 
-    def shown(item, key=urn):
+    def shown(item):
         if item is None:
-            raise NotFound(f"no resource {key!r}")
+            raise NotFound(f"no resource {urn!r}")
         if "dropped" in item:  # a tombstone: the target no longer keeps this ended job (a retention policy)
-            raise NotFound(f"{key} was {item['dropped']}")
+            raise NotFound(f"{urn} was {item['dropped']}")
         return item
 
-    return waits.read(db, urn, seconds, state, lambda key: shown(db.get(key), key),
-                      service.settings.wait_recheck_seconds, shown)
+    return waits.read(db, urn, seconds, state, shown, service.settings.wait_recheck_seconds)
 
 
 @bp.post("/v2/jobs/requests")

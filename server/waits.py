@@ -42,19 +42,24 @@ def request_state(item: dict):
     return item.get("status"), item.get("job"), item.get("status") in REQUEST_ENDED
 
 
-def read(db, urn: str, seconds: float, state, get=None, recheck: float = 1.0, check=None) -> dict:
-    """The item `urn` (read by `get`, default `db.get`), re-read on each write of it in this process and
-    every `recheck` seconds, until `state(item)` differs from its first value, it has ended, or `seconds` pass.
+def read(db, urn: str, seconds: float, state, check=None, recheck: float = 1.0) -> dict:
+    """The item `urn`, re-read on each write of it in this process and every `recheck` seconds, until
+    `state(item)` differs from its first value, it has ended, or `seconds` pass.
 
-    A write of this process that hands over the new item (`Written`) is taken as it is, after `check`
-    (which raises as `get` does for an item that must not be shown): no read of its own.
+    Every item answered goes through `check` (which raises for an item that must not be shown, None
+    included), whether read or handed over by a write of this process (`Written`): such a write
+    costs no read of its own.
     """
-    get = get or db.get
+    check = check or (lambda item: item)
+
+    def fresh():
+        return check(db.get(urn))
+
     if seconds <= 0:
-        return get(urn)
+        return fresh()
     deadline = time.monotonic() + seconds
     with db.changes.watch(urn) as written:  # watching before the first read: no write is missed
-        item, read_at = get(urn), time.monotonic()
+        item, read_at = fresh(), time.monotonic()
         first, stale = state(item), False
         while not first[-1] and state(item) == first:
             left = deadline - time.monotonic()
@@ -67,9 +72,9 @@ def read(db, urn: str, seconds: float, state, get=None, recheck: float = 1.0, ch
                 if not changed:
                     stale = True  # this process's writes, none a change the waiter watches: read once at the end
                     continue
-                item, stale = (check or (lambda new: new))(changed[-1]), False
+                item, stale = check(changed[-1]), False
                 continue
-            item, read_at, stale = get(urn), time.monotonic(), False
+            item, read_at, stale = fresh(), time.monotonic(), False
         if stale:
-            item = get(urn)
+            item = fresh()
     return item
