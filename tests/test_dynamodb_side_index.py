@@ -302,3 +302,61 @@ def test_every_index_query_answers_as_moto_after_every_write(ddb, seed, writes, 
                     assert fast == stock, f"after write {number} ({kind} on {logical}: {outcome}), {query}"
     finally:
         tables.close()
+
+
+def _active(ddb, table, value):
+    request = {"TableName": table, "IndexName": "active", "KeyConditionExpression": "active = :v",
+               "ExpressionAttributeValues": {":v": S(value)}, "Limit": 2}
+    fast, stock = _pages(ddb, request, stock=False), _pages(ddb, request, stock=True)
+    assert fast == stock
+    return [item["urn"]["S"] for page in fast for item in page["Items"]]
+
+
+def test_the_runs_the_retention_policy_deletes_leave_the_active_index(ddb):
+    """retention.py deletes an ended job's runs (and tombstones the job) straight in moto's table."""
+    table = f"side-retention-{uuid.uuid4().hex[:8]}"
+    ddb.create_table(**table_spec(table))
+    policy = retention.Retention(table, keep=1)
+    retention.apply(policy)
+    try:
+        for n in range(3):  # three RUNNING jobs, each with a run its worker never finished
+            job, run = f"urn:jobservice:job:{n}", f"urn:jobservice:run:w{n}"
+            ddb.put_item(TableName=table, Item={"urn": S(job), "kind": S("job"), "status": S("RUNNING"),
+                                                "active": S("job"), "created_at": S(f"2026-01-0{n + 1}"),
+                                                f"run_w{n}": {"M": {"worker": S(f"w{n}")}}})
+            ddb.put_item(TableName=table, Item={"urn": S(run), "kind": S("run"), "active": S("run"),
+                                                "created_at": S(f"2026-01-0{n + 1}")})
+        assert _active(ddb, table, "run") == ["urn:jobservice:run:w0", "urn:jobservice:run:w1", "urn:jobservice:run:w2"]
+        for n in range(2):  # two jobs end: with a retention of 1, the first is dropped with its run
+            ddb.update_item(TableName=table, Key={"urn": S(f"urn:jobservice:job:{n}")},
+                            UpdateExpression="SET #s = :done REMOVE active", ExpressionAttributeNames={"#s": "status"},
+                            ExpressionAttributeValues={":done": S("COMPLETED")})
+        assert policy.dropped == 1
+        assert _active(ddb, table, "run") == ["urn:jobservice:run:w1", "urn:jobservice:run:w2"]
+        assert _active(ddb, table, "job") == ["urn:jobservice:job:2"]
+    finally:
+        retention.remove(policy)
+        ddb.delete_table(TableName=table)
+
+
+def test_a_write_moto_makes_outside_the_harness_requests_is_seen_by_the_next_index_query(ddb):
+    """moto's table import writes from a thread of its own, not through the harness's server."""
+    import threading
+
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    table = f"side-outside-{uuid.uuid4().hex[:8]}"
+    ddb.create_table(**table_spec(table))
+    try:
+        ddb.put_item(TableName=table, Item={"urn": S("a"), "active": S("job"), "created_at": S("1")})
+        assert _active(ddb, table, "job") == ["a"]
+        moto_table = dynamodb_backends["123456789012"]["us-east-1"].get_table(table)
+        writer = threading.Thread(target=lambda: [
+            moto_table.put_item({"urn": S("b"), "active": S("job"), "created_at": S("0")}),
+            moto_table.delete_item(DynamoType(S("a")), None)])
+        writer.start()
+        writer.join()
+        assert _active(ddb, table, "job") == ["b"]
+    finally:
+        ddb.delete_table(TableName=table)
