@@ -139,13 +139,19 @@ def _unique_keys(logical, requests, key_of):
 @st.composite
 def steps(draw):
     logical = draw(TABLES)
-    kind = draw(st.sampled_from(["put", "put", "update", "update", "update", "delete", "batch", "transact", "transact",
+    kind = draw(st.sampled_from(["put", "put", "update", "update", "update", "legacy update", "delete", "batch", "transact", "transact",
                                  "transact", "end job", "end job", "move gsi", "recreate", "restore",
                                  "restore to point in time"]))
     if kind == "put":
         return kind, logical, draw(_put(logical))
     if kind == "update":
         return kind, logical, draw(updates(logical))
+    if kind == "legacy update":  # AttributeUpdates: moto changes the item in place by another way
+        changes = draw(st.dictionaries(st.sampled_from(ATTRIBUTES[logical]), st.one_of(
+            st.just({"Action": "DELETE"}),
+            st.builds(lambda v: {"Action": "PUT", "Value": v}, st.sampled_from(VALUES["g"] + VALUES["r"]))),
+            min_size=1, max_size=2))
+        return "update", logical, {"Key": draw(keys(logical)), "AttributeUpdates": changes}
     if kind == "delete":
         return kind, logical, {"Key": draw(keys(logical))}
     if kind == "batch":

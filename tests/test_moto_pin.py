@@ -299,13 +299,18 @@ SIGNATURES_SINCE = [
       "expression_attribute_values", "overwrite", "return_values_on_condition_check_failure"]),
     ("moto.dynamodb.models.dynamo_type", "Item.to_json", ["self", "root_attr_name"]),
     ("moto.dynamodb.models.dynamo_type", "DynamoType.__init__", ["self", "type_as_dict"]),
-    # dynamodb_index: replaces these three; _index_query reads index_name as the 8th positional argument
+    # dynamodb_index: replaces query (same parameters, passed on) and all_items; wraps put_item and delete_item
+    # (above) and update_item; reads each index's name and schema, each item's hash_key, range_key and attrs
     ("moto.dynamodb.models.table", "Table.all_items", ["self"]),
     ("moto.dynamodb.models.table", "Table.sorted_items", ["self", "hash_key_attrs", "range_key_attrs", "items"]),
     ("moto.dynamodb.models.table", "Table.query",
      ["self", "hash_key", "range_comparison", "range_objs", "limit", "exclusive_start_key", "scan_index_forward",
       "projection_expressions", "index_name", "consistent_read", "filter_expression", "hash_key_conditions",
       "range_key_conditions"]),
+    ("moto.dynamodb.models.table", "Table.all_indexes", ["self"]),
+    ("moto.dynamodb.models.table", "SecondaryIndex.__init__",
+     ["self", "index_name", "schema", "projection", "table_key_attrs"]),
+    ("moto.dynamodb.models.dynamo_type", "Item.__init__", ["self", "hash_key", "range_key", "attrs"]),
     # clocked: SQS
     ("moto.core.utils", "unix_time", ["dt"]),
     ("moto.core.utils", "unix_time_millis", ["dt"]),
@@ -365,13 +370,32 @@ COPIED_SINCE = [
     ("moto.core.loaders", "create_loader", "789ed39d27810d82", "made once per process by shared_loader._moto_loader"),
     ("botocore.loaders", "create_loader", "d2be0285df31772c", "cached per data path by shared_loader._shared"),
     ("moto.dynamodb.models.table", "Table.query", "7c7c449c0d26f159",
-     "calls all_items and sorted_items, which dynamodb_index filters first and sorts after, for index queries"),
+     "wrapped by dynamodb_index._query: for an index it calls all_items once and keeps the items whose hash "
+     "attributes equal hash_key_conditions (and that have every range attribute), so the side index's group "
+     "(all_items' answer there) holds every item it keeps"),
     ("moto.dynamodb.models.table", "Table.all_items", "98389d15573959bc",
-     "re-implemented unsorted by dynamodb_index._unsorted_all_items"),
+     "its order (primary key) copied by dynamodb_index._candidates"),
     ("moto.dynamodb.models.table", "Table.sorted_items", "9e330e95fe997478",
-     "wrapped by dynamodb_index._sorted_by_primary_key_then"),
+     "ends its sort key with the primary key: dynamodb_index hands it fewer items, in the same order"),
     ("moto.dynamodb.models", "DynamoDBBackend.update_item", "d8e4e02a421005da",
-     "wrapped by retention._update_item, which reads the item it returns"),
+     "wrapped by retention._update_item, which reads the item it returns, and by dynamodb_index._update_item, "
+     "which reads the key as it does (dynamodb_index._update_key) to follow the item it changes in place"),
+    ("moto.dynamodb.models.table", "Table.put_item", "5f3a6f3029297f91",
+     "wrapped by dynamodb_index._put_item: stores at items[hash][range] or items[hash], raises before storing "
+     "when the item lacks a key"),
+    ("moto.dynamodb.models.table", "Table.delete_item", "a684a6566b67c750",
+     "wrapped by dynamodb_index._delete_item: pops items[hash][range], or a whole items[hash] without a range key"),
+    ("moto.dynamodb.models", "DynamoDBBackend.transact_write_items", "c3c395e934006404",
+     "writes through put_item, delete_item and update_item, and rolls back by putting back a deep copy of each "
+     "table, which carries its side index (dynamodb_index) as it was"),
+    ("moto.dynamodb.models", "DynamoDBBackend.query", "11708cf9cf09bd0a",
+     "hands Table.query hash_key_conditions as (name, DynamoType), which dynamodb_index._candidates groups by"),
+    ("moto.dynamodb.models.dynamo_type", "DynamoType.__eq__", "da9d10a79dcab0cf",
+     "equal type and cast_value: dynamodb_index._value groups by these"),
+    ("moto.dynamodb.models.dynamo_type", "DynamoType.__hash__", "d40bf069715b41f8",
+     "hash of type and cast_value, as dynamodb_index._value"),
+    ("moto.dynamodb.models.dynamo_type", "DynamoType.cast_value", "ff14d1d28f37b888",
+     "read by dynamodb_index._value: str, Decimal or None for the types an index key may hold"),
     ("moto.sqs.models", "Message.change_visibility", "18ffb006a0304a98",
      "wrapped by clocked._change_visibility, which reads visible_at"),
     ("moto.sqs.models", "Message.delay", "370ce9f57fa47271", "wrapped by clocked._delay, which reads delayed_until"),
@@ -661,3 +685,38 @@ def test_every_reader_of_the_deferred_ec2_data_is_pinned():
     assert not changed and not gone, (
         f"moto {moto.__version__}: new or changed readers of EC2's instance types or offerings {changed}, "
         f"gone {gone}: check that each reads them through a method, then record them in EC2_DATA_READERS")
+
+
+def test_every_write_of_an_item_goes_through_what_dynamodb_index_follows():
+    """dynamodb_index follows Table.put_item, Table.delete_item and DynamoDBBackend.update_item (in place): every
+    other writer of items must call them, and a table's items must keep the layout it reads."""
+    _, init = stock("moto.dynamodb.models.table", "Table.__init__")
+    assert "self.items = defaultdict(dict)" in init
+    _, batch = stock("moto.dynamodb.responses", "DynamoHandler.batch_write_item")
+    assert "self.dynamodb_backend.put_item(table_name, item)" in batch
+    assert "self.dynamodb_backend.delete_item(table_name, keys)" in batch
+    _, put = stock("moto.dynamodb.models", "DynamoDBBackend.put_item")
+    assert "return table.put_item(" in put
+    _, delete = stock("moto.dynamodb.models", "DynamoDBBackend.delete_item")
+    assert "return table.delete_item(hash_value, range_value)" in delete
+    _, partiql = stock("moto.dynamodb.models", "DynamoDBBackend.execute_statement")
+    assert partiql.count("table.put_item(after)") == 2 and "table.delete_item(hash_key, range_key)" in partiql
+    _, imported = stock("moto.dynamodb.models.table_import", "TableImport._process_s3_files")
+    assert "self.table.put_item(item_attrs=" in imported  # from its own thread: the side index starts again
+    for restored, source in (("RestoredTable", "backup.table"), ("RestoredPITTable", "source")):
+        _, init = stock("moto.dynamodb.models.table", f"{restored}.__init__")
+        assert f"self.items = copy.deepcopy({source}.items)" in init  # a new table object: no side index yet
+    # where moto changes items in place: only in update_item (its executor, or AttributeUpdates)
+    root = os.path.join(os.path.dirname(moto.__file__), "dynamodb")
+    in_place = []
+    for folder, _, files in os.walk(root):
+        for name in files:
+            if name.endswith(".py"):
+                with open(os.path.join(folder, name), encoding="utf-8") as f:
+                    text = f.read()
+                for call in ("UpdateExpressionExecutor(", ".update_with_attribute_updates(", "self.items = ",
+                             "table.items["):
+                    in_place += [(os.path.relpath(f.name, root), call)] * text.count(call)
+    assert sorted(in_place) == sorted([
+        ("models/__init__.py", "UpdateExpressionExecutor("), ("models/__init__.py", ".update_with_attribute_updates("),
+        *[("models/table.py", "self.items = ")] * 4]), in_place  # Table, RestoredTable, RestoredPITTable, StreamShard
