@@ -10,6 +10,7 @@ page by page with a random Limit, and each page must equal the page of moto's st
 or the same error.
 """
 
+import itertools
 import uuid
 
 import pytest
@@ -25,7 +26,7 @@ N = lambda v: {"N": v}  # noqa: E731
 HASH_ONLY = dict(
     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
     AttributeDefinitions=[{"AttributeName": a, "AttributeType": t} for a, t in
-                          (("pk", "S"), ("g", "S"), ("r", "N"), ("n", "N"))],
+                          (("pk", "S"), ("g", "S"), ("r", "N"), ("n", "N"), ("x", "S"))],
     GlobalSecondaryIndexes=[
         {"IndexName": "by-g", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
          "Projection": {"ProjectionType": "KEYS_ONLY"}},
@@ -34,6 +35,10 @@ HASH_ONLY = dict(
          "Projection": {"ProjectionType": "ALL"}},
         {"IndexName": "by-n", "KeySchema": [{"AttributeName": "n", "KeyType": "HASH"}],
          "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["x"]}},
+        {"IndexName": "by-g-x-r", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"},  # multi-attribute keys
+                                                {"AttributeName": "x", "KeyType": "HASH"},
+                                                {"AttributeName": "r", "KeyType": "RANGE"}],
+         "Projection": {"ProjectionType": "ALL"}},
     ])
 HASH_RANGE = dict(
     KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
@@ -222,8 +227,8 @@ class Tables:
                     "GlobalSecondaryIndexes", [])]
                 change = {"Delete": {"IndexName": "by-n"}} if gone else {"Create": MOVING[self.moved % 2]}
                 self.moved += not gone
-                ddb.update_table(TableName=name, GlobalSecondaryIndexUpdates=[change], AttributeDefinitions=[
-                    *HASH_ONLY["AttributeDefinitions"], {"AttributeName": "x", "AttributeType": "S"}])
+                ddb.update_table(TableName=name, GlobalSecondaryIndexUpdates=[change],
+                                 AttributeDefinitions=HASH_ONLY["AttributeDefinitions"])
             elif kind == "recreate":
                 ddb.delete_table(TableName=name)
                 self.create(logical)
@@ -263,24 +268,27 @@ def queries(draw, ddb, table):
     """One query per index and key value of `table`, with random Limit, order, range condition, filter, projection."""
     described = ddb.describe_table(TableName=table)["Table"]
     for index in described.get("GlobalSecondaryIndexes", []) + described.get("LocalSecondaryIndexes", []):
-        schema = {k["KeyType"]: k["AttributeName"] for k in index["KeySchema"]}
-        for value in VALUES[schema["HASH"]]:
-            request = {"TableName": table, "IndexName": index["IndexName"], "KeyConditionExpression": "#h = :h",
-                       "ExpressionAttributeNames": {"#h": schema["HASH"]}, "ExpressionAttributeValues": {":h": value},
+        hashes = [k["AttributeName"] for k in index["KeySchema"] if k["KeyType"] == "HASH"]
+        ranges = [k["AttributeName"] for k in index["KeySchema"] if k["KeyType"] == "RANGE"]
+        for values in itertools.product(*(VALUES[name] for name in hashes)):
+            request = {"TableName": table, "IndexName": index["IndexName"],
+                       "KeyConditionExpression": " AND ".join(f"#h{i} = :h{i}" for i in range(len(hashes))),
+                       "ExpressionAttributeNames": {f"#h{i}": name for i, name in enumerate(hashes)},
+                       "ExpressionAttributeValues": {f":h{i}": value for i, value in enumerate(values)},
                        "ScanIndexForward": draw(st.booleans())}
             limit = draw(st.one_of(st.none(), st.integers(1, 3)))
             if limit:
                 request["Limit"] = limit
-            if "RANGE" in schema and draw(st.booleans()):
+            if ranges and draw(st.booleans()):
                 request["KeyConditionExpression"] += " AND #r >= :r"
-                request["ExpressionAttributeNames"]["#r"] = schema["RANGE"]
-                request["ExpressionAttributeValues"][":r"] = draw(st.sampled_from(VALUES[schema["RANGE"]]))
+                request["ExpressionAttributeNames"]["#r"] = ranges[0]
+                request["ExpressionAttributeValues"][":r"] = draw(st.sampled_from(VALUES[ranges[0]]))
             if draw(st.booleans()):
                 request["FilterExpression"] = "attribute_not_exists(#f) OR #f <> :f"
                 request["ExpressionAttributeNames"]["#f"] = "x"
                 request["ExpressionAttributeValues"][":f"] = S("v")
             if draw(st.booleans()):
-                request["ProjectionExpression"] = "#h, #p"
+                request["ProjectionExpression"] = "#h0, #p"
                 request["ExpressionAttributeNames"]["#p"] = "x"
             yield request
 
