@@ -233,6 +233,8 @@ def _update_key(table: Table, key) -> tuple:
     """The item moto's DynamoDBBackend.update_item reads for `key` (its own parsing of the key)."""
     if all([table.hash_key_attr in key, table.range_key_attr in key]):
         return DynamoType(key[table.hash_key_attr]), DynamoType(key[table.range_key_attr])
+    if table.range_key_attr:  # moto's get_item refuses it before anything is written
+        raise ValueError("no range key")
     if table.hash_key_attr in key:
         return DynamoType(key[table.hash_key_attr]), None
     return DynamoType(key), None
