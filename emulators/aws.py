@@ -4,8 +4,8 @@ import logging
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-from . import (batch_local, clocked, dispatch_cache, dynamodb_atomic, dynamodb_index, dynamodb_serialize, faults,
-               model_tracking, scope, sfn_activities, sigv4)
+from . import (batch_local, clocked, dispatch_cache, dynamodb_atomic, dynamodb_index, dynamodb_serialize,
+               dynamodb_update, faults, model_tracking, scope, sfn_activities, sigv4)
 from .servers import shutdown_now
 
 
@@ -13,6 +13,7 @@ def install() -> None:
     """Install every extension of moto (idempotent); each applies only to the harness's servers (scope.py)."""
     sfn_activities.install()
     batch_local.install()
+    dynamodb_update.install()  # before dynamodb_atomic wraps the methods it replaces
     dynamodb_atomic.install()
     dynamodb_index.install()
     dynamodb_serialize.install()
