@@ -661,3 +661,35 @@ def test_every_reader_of_the_deferred_ec2_data_is_pinned():
     assert not changed and not gone, (
         f"moto {moto.__version__}: new or changed readers of EC2's instance types or offerings {changed}, "
         f"gone {gone}: check that each reads them through a method, then record them in EC2_DATA_READERS")
+
+
+# -- dynamodb_update: moto's UpdateItem, copied with the parsing kept by text and unread copies skipped --
+DDB = "moto.dynamodb"
+COPIED_BY_DYNAMODB_UPDATE = [
+    (f"{DDB}.responses", "DynamoHandler.update_item", "b99bd1628a4d300f",
+     "copied by dynamodb_update.handler_update_item"),
+    (f"{DDB}.models", "DynamoDBBackend.update_item", "d8e4e02a421005da",
+     "copied by dynamodb_update.backend_update_item"),
+    (f"{DDB}.parsing.validators", "Validator.__init__", "dfd8cf0e78950531",
+     "copied by dynamodb_update._validator (its deep copy of the tree made by dynamodb_update._deepcopy)"),
+    (f"{DDB}.parsing.validators", "Validator.validate", "82a132ef80cf8c97",
+     "works on the validator's own copy of the tree, so dynamodb_update.parsed can share the parsed one"),
+    (f"{DDB}.parsing.validators", "UpdateExpressionValidator.get_ast_processors", "d4a2948030a21151",
+     "called by dynamodb_update._validator"),
+    (f"{DDB}.parsing.expressions", "UpdateExpressionParser.make", "64c08be4650ed404",
+     "its tree depends on the text alone: dynamodb_update.parsed keeps it by text"),
+    (f"{DDB}.parsing.ast_nodes", "Node.__init__", "ed51150343ed81bb",
+     "a node is its attributes (children, parent, type): dynamodb_update._deepcopy copies them"),
+    (f"{DDB}.parsing.ast_nodes", "Node.find_clauses", "d552da49b8150f79",
+     "reads the shared parsed tree without changing it (dynamodb_update.parsed)"),
+    (f"{DDB}.models.dynamo_type", "Item.to_json", "37454a65ca8f1b42",
+     "builds new containers: dynamodb_update writes out the live item where moto writes out a deep copy"),
+    (f"{DDB}.models.dynamo_type", "DynamoType.to_regular_json", "1884d81a13210c1c",
+     "deep-copies nested values for Item.to_json (as above)"),
+]
+
+
+@pytest.mark.parametrize("module, qualname, digest, use", COPIED_BY_DYNAMODB_UPDATE,
+                         ids=[c[1] for c in COPIED_BY_DYNAMODB_UPDATE])
+def test_bodies_that_dynamodb_update_copies_or_relies_on_are_unchanged(module, qualname, digest, use):
+    test_bodies_that_emulators_copies_or_replaces_are_unchanged(module, qualname, digest, use)
