@@ -33,10 +33,11 @@ from moto.dynamodb.comparisons import get_expected
 from moto.dynamodb.exceptions import ConditionalCheckFailed, ItemSizeTooLarge, ItemSizeToUpdateTooLarge
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
-from moto.dynamodb.parsing.ast_nodes import ExpressionAttributeName, ExpressionAttributeValue, Node
+from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, ExpressionAttributeName, ExpressionAttributeValue, Node
 from moto.dynamodb.parsing.executors import UpdateExpressionExecutor
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser
-from moto.dynamodb.parsing.validators import UpdateExpressionValidator
+from moto.dynamodb.parsing.validators import (ActionCountValidator, OverlappingPathsValidator,
+                                              UpdateExpressionValidator, UpdateHashRangeKeyValidator)
 from moto.dynamodb.responses import (DynamoHandler, DynamoResult, MockValidationException, ProvidedKeyDoesNotExist,
                                      create_condition_expression_parser, validate_attributes_used)
 
@@ -83,16 +84,95 @@ def _deepcopy(value, memo: dict):
     return copy.deepcopy(value, memo)
 
 
-def _validator(expression, expression_attribute_names, expression_attribute_values, item, table):
-    """moto's `UpdateExpressionValidator(...)` (`Validator.__init__`), its deep copy of the tree made by `_deepcopy`."""
+def _validated(expression, expression_attribute_names, expression_attribute_values, item, table):
+    """moto's `UpdateExpressionValidator(...).validate()`: the same processors over a deep copy of the tree.
+
+    `Validator.__init__` and `validate` as moto has them, with the copy made by `_deepcopy` and each
+    processor's walk by `_Walk`.
+    """
     validator = UpdateExpressionValidator.__new__(UpdateExpressionValidator)
     validator.expression_attribute_names = expression_attribute_names
     validator.expression_attribute_values = expression_attribute_values
     validator.item = item
     validator.table = table
     validator.processors = validator.get_ast_processors()
-    validator.node_to_validate = _deepcopy(expression, {})
-    return validator
+    n = _deepcopy(expression, {})
+    try:
+        key = (id(expression), frozenset(expression_attribute_names.items()), tuple(table.table_key_attrs))
+    except (AttributeError, TypeError):  # names that are no dict of strings: moto's errors, from moto's walk
+        key = None
+    for processor in validator.processors:
+        if type(processor) in _ITEM_FREE and (key, type(processor)) in _passed:
+            continue
+        n = _Walk(processor).traverse(n)
+        if type(processor) in _ITEM_FREE and key is not None:
+            if len(_passed) >= 4096:
+                _passed.clear()
+            _passed[(key, type(processor))] = expression  # holds the tree, so its id stays its own
+    return n
+
+
+#: Processors that only check the tree against the names and the table's keys (not the item), and
+#: return every node they are given: a tree that passed them once, with the same names and keys,
+#: passes again unchanged.
+_ITEM_FREE = (ActionCountValidator, OverlappingPathsValidator, UpdateHashRangeKeyValidator)
+_passed: dict = {}  # (id of a parsed tree, names, key attributes), processor type -> the tree
+
+
+#: type -> isinstance(an instance, Node): Node is an ABC, whose isinstance answer depends on the type alone.
+_IS_NODE: dict = {}
+
+
+class _Walk:
+    """moto's `DepthFirstTraverser.traverse` for one processor, without rebuilding its map at every node.
+
+    moto asks `_processing_map()` (a new dict) at every node it visits and again at every node it
+    processes, and `isinstance` of an ABC at each; each processor's map is a literal of its own
+    bound methods, the same each time, and which entry `process` picks depends on the node's type
+    alone. So: the map built once, the handler found once per type, the same visits in the same
+    order, the same hook before each child (`pre_processing_of_child`, when the processor has one).
+    """
+
+    def __init__(self, processor):
+        self.processor = processor
+        self.mapping = processor._processing_map()
+        self.kinds = tuple(self.mapping.keys())
+        self.handlers: dict = {}
+        hook = type(processor).pre_processing_of_child
+        self.hook = None if hook is DepthFirstTraverser.pre_processing_of_child else processor.pre_processing_of_child
+
+    def _handler(self, node):
+        """The map's handler for this node (as `process` picks it), or None if `traverse` would not process it."""
+        kind = type(node)
+        try:
+            return self.handlers[kind]
+        except KeyError:
+            handler = None
+            if isinstance(node, self.kinds):
+                handler = next(handle for key, handle in self.mapping.items() if isinstance(node, key))
+            self.handlers[kind] = handler
+            return handler
+
+    def traverse(self, node, child_id=-1):
+        kind = type(node)
+        is_node = _IS_NODE.get(kind)
+        if is_node is None:
+            is_node = _IS_NODE[kind] = isinstance(node, Node)
+        if is_node:
+            parent_node = node.parent
+            if node.children is not None:
+                hook = self.hook
+                for i, child_node in enumerate(node.children):
+                    if hook is not None:
+                        hook(node, i)
+                    self.traverse(child_node, i)
+            handler = self._handler(node)
+            if handler is not None:
+                node = handler(node)
+                node.parent = parent_node
+                if parent_node:
+                    parent_node.children[child_id] = node
+        return node
 
 
 def handler_update_item(self):
@@ -234,13 +314,13 @@ def backend_update_item(self, table_name, key, update_expression, expression_att
     if item is None:
         if update_expression:
             item = Item(hash_value, range_value, attrs={})
-            _validator(
+            _validated(
                 update_expression_ast,
                 expression_attribute_names=expression_attribute_names,
                 expression_attribute_values=expression_attribute_values,
                 item=item,
                 table=table,
-            ).validate()
+            )
         data = {table.hash_key_attr: {hash_value.type: hash_value.value}}
         if range_value:
             data.update({table.range_key_attr: {range_value.type: range_value.value}})
@@ -252,14 +332,13 @@ def backend_update_item(self, table_name, key, update_expression, expression_att
         item.validate_no_empty_key_values(attribute_updates, table.attribute_keys)
 
     if update_expression:
-        validator = _validator(
+        validated_ast = _validated(
             update_expression_ast,
             expression_attribute_names=expression_attribute_names,
             expression_attribute_values=expression_attribute_values,
             item=item,
             table=table,
         )
-        validated_ast = validator.validate()
         validated_ast.normalize()
         try:
             UpdateExpressionExecutor(validated_ast, item, expression_attribute_names).execute()
