@@ -671,11 +671,21 @@ COPIED_BY_DYNAMODB_UPDATE = [
     (f"{DDB}.models", "DynamoDBBackend.update_item", "d8e4e02a421005da",
      "copied by dynamodb_update.backend_update_item"),
     (f"{DDB}.parsing.validators", "Validator.__init__", "dfd8cf0e78950531",
-     "copied by dynamodb_update._validator (its deep copy of the tree made by dynamodb_update._deepcopy)"),
+     "copied by dynamodb_update._validated (its deep copy of the tree made by dynamodb_update._deepcopy)"),
     (f"{DDB}.parsing.validators", "Validator.validate", "82a132ef80cf8c97",
-     "works on the validator's own copy of the tree, so dynamodb_update.parsed can share the parsed one"),
+     "copied by dynamodb_update._validated (on its own copy of the tree: dynamodb_update.parsed shares the parsed one)"),
+    (f"{DDB}.parsing.ast_nodes", "DepthFirstTraverser.traverse", "8525da85120e2c89",
+     "copied by dynamodb_update._Walk.traverse"),
+    (f"{DDB}.parsing.ast_nodes", "DepthFirstTraverser.traverse_node_recursively", "6d488dfca00e6927",
+     "copied by dynamodb_update._Walk.traverse"),
+    (f"{DDB}.parsing.ast_nodes", "DepthFirstTraverser.process", "e400bbac4142ff2b",
+     "its first matching map entry is what dynamodb_update._Walk._handler keeps per node type"),
+    (f"{DDB}.parsing.ast_nodes", "DepthFirstTraverser.nodes_to_be_processed", "e400de7ddde69820",
+     "the map's keys, which dynamodb_update._Walk takes once"),
+    (f"{DDB}.parsing.ast_nodes", "DepthFirstTraverser.pre_processing_of_child", "ec59e00991286af2",
+     "does nothing: dynamodb_update._Walk calls only a processor's own"),
     (f"{DDB}.parsing.validators", "UpdateExpressionValidator.get_ast_processors", "d4a2948030a21151",
-     "called by dynamodb_update._validator"),
+     "called by dynamodb_update._validated, which skips the _ITEM_FREE ones a tree passed"),
     (f"{DDB}.parsing.expressions", "UpdateExpressionParser.make", "64c08be4650ed404",
      "its tree depends on the text alone: dynamodb_update.parsed keeps it by text"),
     (f"{DDB}.parsing.ast_nodes", "Node.__init__", "ed51150343ed81bb",
@@ -686,6 +696,22 @@ COPIED_BY_DYNAMODB_UPDATE = [
      "builds new containers: dynamodb_update writes out the live item where moto writes out a deep copy"),
     (f"{DDB}.models.dynamo_type", "DynamoType.to_regular_json", "1884d81a13210c1c",
      "deep-copies nested values for Item.to_json (as above)"),
+    (f"{DDB}.parsing.validators", "ActionCountValidator.verify_action_counts", "298d5ae6c4b09ba6",
+     "reads the tree alone and returns its node: dynamodb_update._ITEM_FREE"),
+    (f"{DDB}.parsing.validators", "OverlappingPathsValidator.check_for_overlapping_paths", "5ec37f3344d8fe4c",
+     "reads the tree and the names and returns its node: dynamodb_update._ITEM_FREE"),
+    (f"{DDB}.parsing.validators", "UpdateHashRangeKeyValidator.check_for_hash_or_range_key", "debe77ace15d27ce",
+     "reads the tree, the names and the key attributes and returns its node: dynamodb_update._ITEM_FREE"),
+] + [
+    # each a literal of the processor's own bound methods, which dynamodb_update._Walk builds once per walk
+    (f"{DDB}.parsing.validators", f"{processor}._processing_map", digest, "read once per walk by dynamodb_update._Walk")
+    for processor, digest in [
+        ("ActionCountValidator", "b0f73cb16f977c69"), ("OverlappingPathsValidator", "f9df4542109f8eb4"),
+        ("UpdateHashRangeKeyValidator", "f09a5534421c8bd9"), ("ExpressionAttributeValueProcessor", "6e46d74a12afe771"),
+        ("ExpressionAttributeResolvingProcessor", "3a2569babb4a9f92"),
+        ("UpdateExpressionFunctionEvaluator", "024dcc37b0af8613"), ("NoneExistingPathChecker", "bdcff7de7d2d4758"),
+        ("ExecuteOperations", "4975cef2ca3275a2"), ("TypeMismatchValidator", "a36836b861e8759c"),
+        ("EmptyStringKeyValueValidator", "45d3e2d69744c6a8")]
 ]
 
 
