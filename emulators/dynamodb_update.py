@@ -33,7 +33,8 @@ from moto.dynamodb.comparisons import get_expected
 from moto.dynamodb.exceptions import ConditionalCheckFailed, ItemSizeTooLarge, ItemSizeToUpdateTooLarge
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
-from moto.dynamodb.parsing.ast_nodes import DepthFirstTraverser, ExpressionAttributeName, ExpressionAttributeValue, Node
+from moto.dynamodb.parsing.ast_nodes import (DepthFirstTraverser, ExpressionAttributeName, ExpressionAttributeValue, Node,
+                                             UpdateExpressionPath)
 from moto.dynamodb.parsing.executors import UpdateExpressionExecutor
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser
 from moto.dynamodb.parsing.validators import (ActionCountValidator, OverlappingPathsValidator,
@@ -50,14 +51,29 @@ _READS_OLD = ("ALL_OLD", "UPDATED_OLD", "UPDATED_NEW")
 
 @functools.lru_cache(maxsize=1024)
 def parsed(expression: str):
-    """(the AST, the names it uses, the values it uses) of a stripped UpdateExpression; raises as moto's parser.
+    """(the AST, the names it uses, the values it uses, its paths' texts) of a stripped UpdateExpression;
+    raises as moto's parser.
 
     The AST is shared: only read it (moto's validator works on its own deep copy).
     """
     ast = UpdateExpressionParser.make(expression)
     names = tuple(attr.get_attribute_name_placeholder() for attr in ast.find_clauses([ExpressionAttributeName]))
     values = tuple(attr.get_value_name() for attr in ast.find_clauses([ExpressionAttributeValue]))
-    return ast, names, values
+    return ast, names, values, _path_texts(ast)
+
+
+def _path_texts(ast):
+    """`to_str()` of every path in the tree (a superset of the texts moto's overlap check compares), or None."""
+    texts, nodes = set(), [ast]
+    try:
+        while nodes:
+            node = nodes.pop()
+            if isinstance(node, UpdateExpressionPath):
+                texts.add(node.to_str())
+            nodes.extend(child for child in node.children or () if isinstance(child, Node))
+    except (AttributeError, TypeError):
+        return None
+    return frozenset(texts)
 
 
 _ATOMIC = frozenset({str, int, float, bool, bytes, type(None)})
@@ -84,7 +100,7 @@ def _deepcopy(value, memo: dict):
     return copy.deepcopy(value, memo)
 
 
-def _validated(expression, expression_attribute_names, expression_attribute_values, item, table):
+def _validated(expression, path_texts, expression_attribute_names, expression_attribute_values, item, table):
     """moto's `UpdateExpressionValidator(...).validate()`: the same processors over a deep copy of the tree.
 
     `Validator.__init__` and `validate` as moto has them, with the copy made by `_deepcopy` and each
@@ -97,10 +113,7 @@ def _validated(expression, expression_attribute_names, expression_attribute_valu
     validator.table = table
     validator.processors = validator.get_ast_processors()
     n = _deepcopy(expression, {})
-    try:
-        key = (id(expression), frozenset(expression_attribute_names.items()), tuple(table.table_key_attrs))
-    except (AttributeError, TypeError):  # names that are no dict of strings: moto's errors, from moto's walk
-        key = None
+    key = _checks_key(expression, path_texts, expression_attribute_names, table.table_key_attrs)
     for processor in validator.processors:
         if type(processor) in _ITEM_FREE and (key, type(processor)) in _passed:
             continue
@@ -113,10 +126,34 @@ def _validated(expression, expression_attribute_names, expression_attribute_valu
 
 
 #: Processors that only check the tree against the names and the table's keys (not the item), and
-#: return every node they are given: a tree that passed them once, with the same names and keys,
-#: passes again unchanged.
+#: return every node they are given: a tree that passed them once passes again, unchanged, with
+#: names that are the same to them (`_checks_key`).
 _ITEM_FREE = (ActionCountValidator, OverlappingPathsValidator, UpdateHashRangeKeyValidator)
-_passed: dict = {}  # (id of a parsed tree, names, key attributes), processor type -> the tree
+_passed: dict = {}  # (_checks_key, processor type) -> the tree (held, so that its id stays its own)
+
+
+def _checks_key(expression, path_texts, names, key_attributes):
+    """What the `_ITEM_FREE` checks of `expression` depend on, or None (then they run).
+
+    ActionCountValidator reads the tree alone. UpdateHashRangeKeyValidator asks whether a name stands
+    for a key attribute. OverlappingPathsValidator compares the names' attributes with each other and
+    with the texts of the tree's paths. So a name's attribute counts as itself when it is a key
+    attribute or a path's text, and otherwise only as equal or not to the other names' attributes:
+    `run_<id>` in one request and `run_<other id>` in the next are the same to all three.
+    """
+    if path_texts is None or type(names) is not dict:
+        return None
+    key_attributes = tuple(key_attributes)
+    kinds: dict = {}
+    shape = []
+    for placeholder, attribute in names.items():
+        if type(placeholder) is not str or type(attribute) is not str:
+            return None
+        if attribute in path_texts or attribute in key_attributes:
+            shape.append((placeholder, attribute))
+        else:
+            shape.append((placeholder, kinds.setdefault(attribute, len(kinds))))
+    return id(expression), key_attributes, tuple(shape)
 
 
 #: type -> isinstance(an instance, Node): Node is an ABC, whose isinstance answer depends on the type alone.
@@ -199,7 +236,7 @@ def handler_update_item(self):
             raise MockValidationException(
                 "1 validation error detected: Invalid UpdateExpression: The expression can not be empty;"
             )
-        _, names_used, values_used = parsed(update_expression)
+        _, names_used, values_used, _ = parsed(update_expression)
         expression_attribute_names_used = list(names_used)
         expression_attribute_values_used.extend(values_used)
     else:
@@ -281,7 +318,7 @@ def backend_update_item(self, table_name, key, update_expression, expression_att
 
     if update_expression:
         # moto also rewrites the text (spaces around operators) but reads the result only as a truth value.
-        update_expression_ast = parsed(update_expression)[0]
+        update_expression_ast, _, _, path_texts = parsed(update_expression)
 
     if all([table.hash_key_attr in key, table.range_key_attr in key]):
         hash_value = DynamoType(key[table.hash_key_attr])
@@ -316,6 +353,7 @@ def backend_update_item(self, table_name, key, update_expression, expression_att
             item = Item(hash_value, range_value, attrs={})
             _validated(
                 update_expression_ast,
+                path_texts,
                 expression_attribute_names=expression_attribute_names,
                 expression_attribute_values=expression_attribute_values,
                 item=item,
@@ -334,6 +372,7 @@ def backend_update_item(self, table_name, key, update_expression, expression_att
     if update_expression:
         validated_ast = _validated(
             update_expression_ast,
+            path_texts,
             expression_attribute_names=expression_attribute_names,
             expression_attribute_values=expression_attribute_values,
             item=item,

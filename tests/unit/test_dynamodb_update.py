@@ -250,3 +250,33 @@ def test_the_same_expression_text_with_other_values_and_items_updates_each_as_mo
     finally:
         for account in (FAST, STOCK):
             _backend(account).delete_table("same-text")
+
+
+SAME_TEXTS = ["SET #a = :v, #b = :w", "SET #a = :v REMOVE #b", "SET #a = :v, x = :w", "SET #a.x = :v, #b = :w",
+              "ADD #a :n SET #b = if_not_exists(#b, :w)"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(SAME_TEXTS),
+                          st.fixed_dictionaries({"#a": st.sampled_from(["pk", "x", "x.x", "run_1", "run_2", "a"]),
+                                                 "#b": st.sampled_from(["pk", "x", "run_1", "run_2", "run_3", "b"])})),
+                min_size=2, max_size=8))
+def test_one_text_with_names_that_change_is_checked_as_moto_checks_it(changes):
+    """The checks a tree passed are kept for names that are the same to them: a key, a duplicate is still seen."""
+    dynamodb_update.install()
+    name = f"t{next(_examples)}"
+    for account in (FAST, STOCK):
+        _create(account, name, {"range": False, "stream": None}, [{"pk": {"S": "k0"}, "x": {"M": {}}}])
+    try:
+        for text, names in changes:
+            request = {"TableName": name, "Key": {"pk": {"S": "k0"}}, "UpdateExpression": text,
+                       "ExpressionAttributeNames": names, "ReturnValues": "ALL_NEW",
+                       "ExpressionAttributeValues": {k: v for k, v in {":v": {"S": "v"}, ":w": {"N": "2"},
+                                                                       ":n": {"N": "1"}}.items() if k in text}}
+            with harness_request():
+                fast = _update(FAST, request)
+            assert fast == _update(STOCK, request), request
+            assert _state(FAST, name) == _state(STOCK, name), request
+    finally:
+        for account in (FAST, STOCK):
+            _backend(account).delete_table(name)
