@@ -27,6 +27,7 @@ process runs stock moto. `install()` must run before the extensions that wrap th
 
 import copy
 import functools
+import threading
 
 from moto.dynamodb import responses as moto_responses
 from moto.dynamodb.comparisons import get_expected
@@ -212,6 +213,21 @@ class _Walk:
         return node
 
 
+_held = threading.local()
+
+
+def _held_condition(condition_expression, names, values):
+    """The condition the handler of this request parsed from these very objects (once), or None.
+
+    Parsing reads only the text, the names and the values, and the handler only reads which names
+    and values it found: its parse is the one the backend would make, evaluated once as that would be.
+    """
+    held, _held.condition = getattr(_held, "condition", None), None
+    if held is not None and held[0] == condition_expression and held[1] is names and held[2] is values:
+        return held[3]
+    return None
+
+
 def handler_update_item(self):
     """moto's `DynamoHandler.update_item`, parsing through `parsed` and copying the old item only when read."""
     name = self.body["TableName"]
@@ -265,7 +281,9 @@ def handler_update_item(self):
     expression_attribute_values = self._get_expr_attr_values()
     condition_parser = create_condition_expression_parser(
         condition_expression, expression_attribute_names, expression_attribute_values)
-    condition_parser.parse()
+    # The backend parses the same condition from the same objects again: it takes this parse instead.
+    _held.condition = (condition_expression, expression_attribute_names, expression_attribute_values,
+                       condition_parser.parse())
     expression_attribute_names_used += condition_parser.expr_attr_names_found
     expression_attribute_values_used += condition_parser.expr_attr_values_found
     validate_attributes_used(expression_attribute_names, expression_attribute_names_used)
@@ -339,9 +357,11 @@ def backend_update_item(self, table_name, key, update_expression, expression_att
 
     if not get_expected(expected).expr(item):
         raise ConditionalCheckFailed
-    condition_expression_parser = create_condition_expression_parser(
-        condition_expression, expression_attribute_names, expression_attribute_values)
-    condition_op = condition_expression_parser.parse()
+    condition_op = _held_condition(condition_expression, expression_attribute_names, expression_attribute_values)
+    if condition_op is None:
+        condition_expression_parser = create_condition_expression_parser(
+            condition_expression, expression_attribute_names, expression_attribute_values)
+        condition_op = condition_expression_parser.parse()
     if not condition_op.expr(item):
         if return_values_on_condition_check_failure == "ALL_OLD" and item is not None:
             raise ConditionalCheckFailed(item=item.to_json()["Attributes"])

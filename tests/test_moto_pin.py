@@ -696,6 +696,11 @@ COPIED_BY_DYNAMODB_UPDATE = [
      "builds new containers: dynamodb_update writes out the live item where moto writes out a deep copy"),
     (f"{DDB}.models.dynamo_type", "DynamoType.to_regular_json", "1884d81a13210c1c",
      "deep-copies nested values for Item.to_json (as above)"),
+    (f"{DDB}.comparisons", "ConditionExpressionParser.parse", "3634b2bc002a08a9",
+     "reads only the text, names and values it was made with: the backend takes the handler's parse "
+     "(dynamodb_update._held_condition)"),
+    (f"{DDB}.comparisons", "ConditionExpressionParser.__init__", "895f351cc1ed0615", "as above"),
+    (f"{DDB}.comparisons", "create_condition_expression_parser", "65ae5d6d70e4b8cb", "as above"),
     (f"{DDB}.parsing.validators", "ActionCountValidator.verify_action_counts", "298d5ae6c4b09ba6",
      "reads the tree alone and returns its node: dynamodb_update._ITEM_FREE"),
     (f"{DDB}.parsing.validators", "OverlappingPathsValidator.check_for_overlapping_paths", "5ec37f3344d8fe4c",
