@@ -92,13 +92,24 @@ def _deepcopy(value, memo: dict):
         return done
     if kind is list:
         out = memo[id(value)] = []
-        out.extend(_deepcopy(item, memo) for item in value)
+        for item in value:
+            out.append(item if type(item) in _ATOMIC else _deepcopy(item, memo))
         return out
-    if isinstance(value, Node) and not hasattr(kind, "__deepcopy__"):
+    plain = _PLAIN_NODE.get(kind)
+    if plain is None:
+        plain = _PLAIN_NODE[kind] = isinstance(value, Node) and not hasattr(kind, "__deepcopy__")
+    if plain:
         out = memo[id(value)] = kind.__new__(kind)
-        out.__dict__.update({name: _deepcopy(item, memo) for name, item in value.__dict__.items()})
+        state = {}
+        for name, item in value.__dict__.items():
+            state[name] = item if type(item) in _ATOMIC else _deepcopy(item, memo)
+        out.__dict__.update(state)
         return out
     return copy.deepcopy(value, memo)
+
+
+#: type -> whether it is a Node that deepcopy copies attribute by attribute (no __deepcopy__ of its own).
+_PLAIN_NODE: dict = {}
 
 
 def _validated(expression, path_texts, expression_attribute_names, expression_attribute_values, item, table):
