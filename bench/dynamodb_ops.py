@@ -10,18 +10,22 @@ per call (botocore, the WSGI app and moto together) of each, and their ratio:
   UpdateItem condition  the same with a ConditionExpression that holds
   GetItem               a consistent read of the job item
   PutItem condition     a new item, ConditionExpression attribute_not_exists(urn)
-Usage: python bench/dynamodb_ops.py [--calls 300] [--rounds 5]
+Then (unless --jobs 0) the whole service on the embedded target: this process's CPU per trivial
+two-step job (bench/two_step.py's), in alternating batches with and without the extension.
+Usage: python bench/dynamodb_ops.py [--calls 300] [--rounds 5] [--jobs 8] [--job-rounds 3]
 """
 
 import argparse
 import itertools
 import os
+import resource
 import statistics
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
 
 import boto3  # noqa: E402
 from moto.core.responses import BaseResponse  # noqa: E402
@@ -89,7 +93,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--calls", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--jobs", type=int, default=8, help="jobs per batch (0: no service run)")
+    parser.add_argument("--job-rounds", type=int, default=3)
     args = parser.parse_args()
+    calls(args)
+    if args.jobs:
+        jobs(args)
+
+
+def calls(args):
     with EmbeddedAWS() as aws:
         dynamodb = boto3.client("dynamodb", endpoint_url=aws.endpoint, region_name="us-east-1",
                                 aws_access_key_id=aws.credentials.access_key_id,
@@ -114,6 +126,36 @@ def main():
             print(f"{name:22} {stock:7.3f} {fast:7.3f} {fast / stock:6.2f}   "
                   f"{stock_handler:14.3f} {fast_handler:7.3f} {fast_handler / stock_handler:6.2f}")
         dynamodb_update.install()
+
+
+def _process_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def jobs(args):
+    from harness.client import Client
+    from harness.service import RunningService
+    from two_step import register_quick_job
+
+    with RunningService() as running:
+        client = Client(running.url)
+        definition = register_quick_job(client, "bench-dynamodb-ops")
+        for i in range(2):
+            client.run_job(definition, {"i": i}, timeout=300)  # warm up
+        per_job = {"stock": [], "fast": []}
+        for _ in range(args.job_rounds):
+            for mode in ("stock", "fast"):
+                (dynamodb_update.uninstall if mode == "stock" else dynamodb_update.install)()
+                client.run_job(definition, {"i": -1}, timeout=300)
+                started = _process_cpu()
+                for i in range(args.jobs):
+                    client.run_job(definition, {"i": i}, timeout=300)
+                per_job[mode].append((_process_cpu() - started) / args.jobs * 1000)
+        dynamodb_update.install()
+    stock, fast = statistics.median(per_job["stock"]), statistics.median(per_job["fast"])
+    print(f"service CPU per two-step job (this process, median of {args.job_rounds} batches of {args.jobs}): "
+          f"stock {stock:.0f} ms, fast {fast:.0f} ms, fast/stock {fast / stock:.2f}")
 
 
 if __name__ == "__main__":
