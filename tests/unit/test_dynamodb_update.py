@@ -280,3 +280,31 @@ def test_one_text_with_names_that_change_is_checked_as_moto_checks_it(changes):
     finally:
         for account in (FAST, STOCK):
             _backend(account).delete_table(name)
+
+
+def test_outside_the_harness_requests_update_item_is_moto_s_own(monkeypatch):
+    """A `mock_aws` of the same process gets stock moto, which parses the expression in the handler and
+    again in the backend of every request; the harness's requests parse a text once. (The comparisons
+    above rest on this: their stock side is a request outside the harness's.)"""
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    dynamodb_update.install()
+    dynamodb_update.parsed.cache_clear()
+    parses = []
+    stock_make = UpdateExpressionParser.make
+    monkeypatch.setattr(UpdateExpressionParser, "make",
+                        classmethod(lambda cls, text: parses.append(text) or stock_make(text)))
+    for account in (FAST, STOCK):
+        _create(account, "gate", {"range": False, "stream": None}, [])
+    try:
+        text = "SET gate_check_attribute = :v"
+        for i in range(2):
+            request = {"TableName": "gate", "Key": {"pk": {"S": "k"}}, "UpdateExpression": text,
+                       "ExpressionAttributeValues": {":v": {"N": str(i)}}}
+            assert _update(STOCK, request)[0] == "answer"
+            with harness_request():
+                assert _update(FAST, request)[0] == "answer"
+        assert parses.count(text) == 2 * 2 + 1
+    finally:
+        for account in (FAST, STOCK):
+            _backend(account).delete_table("gate")
