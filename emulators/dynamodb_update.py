@@ -1,24 +1,29 @@
 """moto's UpdateItem with the work nobody reads left out, for the harness's own requests.
 
 moto's UpdateItem handler and backend (`DynamoHandler.update_item`, `DynamoDBBackend.update_item`)
-cost about 0.7 ms of CPU for a one-attribute update, most of it for work whose result is thrown away
-or is the same every time:
+cost about twice the CPU of a GetItem in moto, most of it for work whose result is thrown away or is
+the same every time:
 
 - the UpdateExpression is parsed twice per request (once in the handler to list the names and values
   it uses, once in the backend), though the service sends the same few texts over and over (its
-  `Update` builder names every path `#n0, #n1, ...` and every value `:v1, :v2, ...`);
+  `Update` builder names every path `#n0, #n1, ...` and every value `:v1, :v2, ...`); so is the
+  ConditionExpression;
+- the validator deep-copies the parsed tree with `copy.deepcopy`, then walks it once per check
+  (ten), building each check's table of node types anew at every node it visits;
 - the handler deep-copies the item before the update only to answer ALL_OLD, UPDATED_OLD or
-  UPDATED_NEW, and does so for NONE and ALL_NEW too;
-- the backend deep-copies it again for the table's stream, whether the table has a stream or not;
-- the handler writes the updated item out (`to_json`) for ReturnValues NONE, then drops it.
+  UPDATED_NEW, and does so for NONE and ALL_NEW too; the backend deep-copies it again for the
+  table's stream, whether the table has a stream or not; with ReturnValues NONE the handler writes
+  the updated item out (`to_json`), then drops it.
 
-Here both are moto's code with three changes: a parsed expression is kept by its text (parsing
-raises for an invalid text, which is then parsed again next time and raises the same error; nothing
-changes a parsed tree: moto's validator deep-copies it before it resolves anything), and the copies
-and the write-out are made only when their result is read. Errors, their order, answers and stored
-items are moto's: tests/unit/test_dynamodb_update.py applies generated updates to two identical
-tables, one through this and one through stock moto, and compares them; tests/test_moto_pin.py
-pins the moto functions copied here.
+Here both are moto's code, with: a parsed tree kept by its text (`parsed`: parsing an invalid text
+raises, and is tried again next time; nothing changes a parsed tree, the validator works on its own
+copy); the condition parsed once (`_held_condition`); moto's checks run over a copy made by
+`_deepcopy` with a walk that builds each table once (`_Walk`), and the three checks that read only
+the tree, the names and the key attributes skipped for a tree that passed them with names the same
+to them (`_checks_key`); the copies and the write-out made only when read. Errors, their order,
+answers and stored items are moto's: tests/unit/test_dynamodb_update.py applies generated updates
+to two identical tables, one through this and one through stock moto, and compares them;
+tests/test_moto_pin.py pins the moto functions copied or relied on here.
 
 Only requests of the harness's own server take it (emulators/scope.py); a `mock_aws` of the same
 process runs stock moto. `install()` must run before the extensions that wrap these methods
