@@ -43,6 +43,8 @@ scalars = st.one_of(
     st.builds(lambda v: {"N": v}, _number()),
     st.builds(lambda v: {"BOOL": v}, st.booleans()),
     st.just({"NULL": True}),
+    st.builds(lambda v: {"B": v}, st.sampled_from(["YWJj", "eHl6", ""])),
+    st.builds(lambda v: {"BS": v}, st.lists(st.sampled_from(["YWJj", "eHl6"]), min_size=1, max_size=2, unique=True)),
     st.builds(lambda v: {"SS": v}, st.lists(st.sampled_from("xyzw"), min_size=1, max_size=3, unique=True)),
     st.builds(lambda v: {"NS": v}, st.lists(st.sampled_from(["1", "2", "3", "4"]), min_size=1, max_size=3,
                                             unique=True)),
@@ -79,7 +81,7 @@ def operands(draw, names: dict, vals: dict, depth=0):
         vals[placeholder] = draw(values)
         return placeholder
 
-    kind = draw(st.sampled_from(["value", "value", "path", "if_not_exists", "list_append", "arithmetic"]
+    kind = draw(st.sampled_from(["value"] * 4 + ["path", "if_not_exists", "list_append", "arithmetic"]
                                 if depth < 2 else ["value", "path"]))
     if kind == "value":
         return value()
@@ -135,7 +137,7 @@ def requests(draw):
     elif mangle == "lower":
         expression = expression.lower()
     body = {"UpdateExpression": expression}
-    condition = draw(st.sampled_from([None] * 6 + ["attribute_exists(a)", "attribute_not_exists(b)", "#cs = :cv",
+    condition = draw(st.sampled_from([None] * 12 + ["attribute_exists(a)", "attribute_not_exists(b)", "#cs = :cv",
                                       "size(l) > :cn", "attribute_exists(m.x) OR n < :cn", "a =="]))
     if condition:
         body["ConditionExpression"] = condition
@@ -194,7 +196,7 @@ def _update(account, body):
 
 def _state(account, name):
     table = _backend(account).get_table(name)
-    stored = sorted((json.dumps(item.to_json(), sort_keys=True) for item in table.all_items()))
+    stored = sorted(json.dumps(item.to_json(), sort_keys=True, default=repr) for item in table.all_items())
     stream = [{k: v for k, v in record.record["dynamodb"].items() if k in ("Keys", "NewImage", "OldImage")}
               | {"event": record.record["eventName"]} for record in (table.stream_shard.items if table.stream_shard
                                                                      else [])]
@@ -204,7 +206,7 @@ def _state(account, name):
 _examples = iter(range(10 ** 9))
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(spec=tables, stored=st.lists(items, max_size=2), updates=st.lists(
     st.tuples(st.integers(0, 2), requests()), min_size=1, max_size=4))
 def test_a_harness_update_answers_and_stores_what_stock_moto_does(spec, stored, updates):
