@@ -184,6 +184,14 @@ def test_a_bad_wait_is_a_400_naming_it(stepped, api, bad):
     assert body["error"]["code"] == "BadRequest" and "'wait'" in body["error"]["message"]
 
 
+@pytest.mark.parametrize("bad", ["", "DONE", "RUNNING,", "running", "PENDING"])
+def test_a_bad_until_is_a_400_naming_it(stepped, api, bad):
+    job_def, _ = one_step_job(api)
+    job_urn = start_job(stepped, api, job_def)
+    body = api("GET", f"/v2/jobs/{job_urn}?wait=1&until={bad}", 400)
+    assert body["error"]["code"] == "BadRequest" and "'until'" in body["error"]["message"]
+
+
 def test_a_task_taken_but_never_submitted_fails_its_run_and_its_job(stepped, api):
     job_def, worker = one_step_job(api)
     job_urn = start_job(stepped, api, job_def)
