@@ -411,6 +411,9 @@ COPIED_SINCE = [
     (SER, "ResponseSerializer._serialize_type_blob", "f7aef6c1bfa08af0", "B and BS base64, as dynamodb_serialize"),
     (SER, "ResponseSerializer._base64", "5d463fb07f67ef35", "called by dynamodb_serialize for B and BS"),
     (SER, "ResponseSerializer._default_serialize", "1075795e7d4b8d56", "called by dynamodb_serialize"),
+    (SER, "ResponseSerializer._serialize_result", "c1ece70b00b9d8cb", "wrapped by dynamodb_serialize._serialize_result"),
+    (SER, "BaseJSONSerializer._serialized_result_to_response", "3e0c8fc859552095",
+     "called by dynamodb_serialize._serialize_result with the answer it wrote"),
 ]
 
 
