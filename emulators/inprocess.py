@@ -136,15 +136,8 @@ class InProcessTransport:
             else:
                 combined.setdefault("HTTP_" + name.upper().replace("-", "_"), []).append(value)
         environ.update((key, ", ".join(values)) for key, values in combined.items())
-        if body:
+        if body:  # EnvironBuilder counts the body; without one it drops a Content-Length header
             environ["CONTENT_LENGTH"] = str(len(body))
-        else:
-            length = next((value for name, value in headers if name.lower() == "content-length"), None)
-            if length is not None:
-                try:
-                    environ["CONTENT_LENGTH"] = str(int(length))
-                except ValueError:
-                    return None
         return environ
 
 
@@ -218,8 +211,7 @@ class DirectDispatch:
                 response = view(**arguments)
             except HTTPException as exc:  # Flask answers one that escapes a view with its own response
                 response = app.response_class.force_type(exc, environ)
-            for after in reversed(app.after_request_funcs.get(None, ())):
-                response = after(response)
+            response = _after_request(app, response)
         finally:
             _cv_request.reset(request_token)
             _cv_app.reset(app_token)
@@ -242,6 +234,13 @@ class _RequestContext:
 
     def __init__(self, request):
         self.request = request
+
+
+def _after_request(app, response):
+    """Flask's `process_response` for a plain app: its after-request functions, the last registered first."""
+    for after in reversed(app.after_request_funcs.get(None, ())):
+        response = after(response)
+    return response
 
 
 def _plain(app) -> bool:
