@@ -411,6 +411,22 @@ COPIED_SINCE = [
     (SER, "ResponseSerializer._serialize_type_blob", "f7aef6c1bfa08af0", "B and BS base64, as dynamodb_serialize"),
     (SER, "ResponseSerializer._base64", "5d463fb07f67ef35", "called by dynamodb_serialize for B and BS"),
     (SER, "ResponseSerializer._default_serialize", "1075795e7d4b8d56", "called by dynamodb_serialize"),
+    # inprocess.DirectDispatch does what these do for a moto view in a plain Flask app, without Flask's contexts
+    ("moto.moto_server.werkzeug_app", "DomainDispatcherApplication.__call__", "af9976f5e0c4c9bb",
+     "get_application, then the app: DirectDispatch calls get_application and serves or calls the app"),
+    ("moto.moto_server.werkzeug_app", "create_backend_app", "82027a93fc4e2779",
+     "views are convert_to_flask_response, request_class BackendRequest, CORS an after-request function"),
+    ("moto.core.utils", "convert_to_flask_response.__call__", "0fcb99b508f5987d",
+     "reads flask.request only, which DirectDispatch sets through flask.globals._cv_request"),
+    ("flask.app", "Flask.wsgi_app", "bc14c030295bd7e3", "a request context, full_dispatch_request, the response"),
+    ("flask.app", "Flask.full_dispatch_request", "0f1d04f3d1387464",
+     "before-request functions (DirectDispatch serves only apps without any), the view, finalize_request"),
+    ("flask.app", "Flask.dispatch_request", "7b946113c7aa5714", "the matched view called with its arguments"),
+    ("flask.app", "Flask.finalize_request", "19e630399064e88c", "make_response, then process_response"),
+    ("flask.app", "Flask.process_response", "d1b7a4295b2e1c14",
+     "after-request functions in reverse (inprocess._after_request), a session only if not null"),
+    ("flask.app", "Flask.make_response", "0d06b529b46e02f9", "a Response kept; an HTTPException made by force_type"),
+    ("flask.ctx", "RequestContext.push", "2cad53fbb6725174", "an app context, the session, the URL match"),
 ]
 
 
