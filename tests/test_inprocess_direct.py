@@ -251,3 +251,30 @@ def test_the_environ_written_out_is_the_one_environbuilder_makes():
     # What it does not write out, EnvironBuilder does.
     assert transport._environ("GET", urlsplit("http://127.0.0.1:4566/b/a%20b"), [], b"") is None
     assert transport._environ("POST", urlsplit("http://127.0.0.1:4566/"), [("Content-Type", "x")], b"") is None
+
+
+@pytest.mark.parametrize("content_type, body", [
+    ("application/x-amz-json-1.0", b'{"TableName": "t"}'), ("application/json", b"[]"), (None, b"raw"),
+    ("application/x-www-form-urlencoded; charset=utf-8", b"Action=SendMessage&MessageBody=a%20b"),
+    ("multipart/form-data; boundary=b", b'--b\r\nContent-Disposition: form-data; name="key"\r\n\r\nk\r\n--b--\r\n'),
+    ("text/plain", b""), ("APPLICATION/X-WWW-FORM-URLENCODED", b"a=1"),
+])
+def test_the_direct_request_reads_as_moto_s_request_class(content_type, body):
+    """Body, form, files, values and URLs of the direct path's request are those of moto's request class under Flask."""
+    from flask import Flask
+    from moto.moto_server.werkzeug_app import BackendRequest
+    from urllib.parse import urlsplit
+
+    headers = [("Content-Type", content_type)] if content_type else []
+    url = urlsplit("http://127.0.0.1:4566/123456789012/q?x=1")
+    app = Flask("moto")
+    app.debug = True  # as moto's apps run
+
+    def read(cls):
+        with app.app_context():
+            request = cls(inprocess._built("POST", url, headers, body))
+            return (request.data, request.form.to_dict(flat=False), {k: v.read() for k, v in request.files.items()},
+                    request.values.to_dict(flat=False), request.stream.read(), request.root_url, request.url_root,
+                    request.host, request.raw_url)
+
+    assert read(inprocess._DirectRequest) == read(BackendRequest)

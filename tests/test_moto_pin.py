@@ -427,6 +427,14 @@ COPIED_SINCE = [
      "after-request functions in reverse (inprocess._after_request), a session only if not null"),
     ("flask.app", "Flask.make_response", "0d06b529b46e02f9", "a Response kept; an HTTPException made by force_type"),
     ("flask.ctx", "RequestContext.push", "2cad53fbb6725174", "an app context, the session, the URL match"),
+    # inprocess._DirectRequest: the form loading of a body that is no form, and root_url, as these answer
+    ("werkzeug.wrappers.request", "Request._load_form_data", "414ee769eaf85763",
+     "the stream for parsing and two empty dicts, for a mimetype the parser does not parse"),
+    ("werkzeug.formparser", "FormDataParser.parse", "48d9a5343f4d7c4a", "parses multipart and urlencoded only"),
+    ("flask.wrappers", "Request._load_form_data", "c1077bc9e557c041", "in debug mode, files get a class of their own"),
+    ("flask.debughelpers", "attach_enctype_error_multidict", "209d6857ee6eab39",
+     "that class changes only the KeyError of a key that is in the form"),
+    ("werkzeug.sansio.request", "Request.root_url", "c1849fb08810839d", "scheme, host and root path only"),
 ]
 
 
