@@ -6,7 +6,10 @@ domain dispatcher, Flask), one with the service's transport (direct). Each opera
 alternately on both, single thread, and the thread CPU per call is printed with the ratio, and
 split by layer: botocore's client side (the rest), the transport (environ, WSGI chain, answer),
 and moto's `call_action` (the handler) inside it.
-Usage: python bench/inprocess_calls.py [--calls 300]
+With --jobs N, then N trivial two-step jobs (bench/throughput.py's), one at a time, on a service
+whose transport is the WSGI one and on one whose transport is the direct one: this process's CPU
+per job (moto, the service, the client; workers apart), and the ratio.
+Usage: python bench/inprocess_calls.py [--calls 300] [--rounds 3] [--jobs 0]
 """
 
 import argparse
@@ -18,10 +21,12 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
+sys.path.insert(0, HERE)
 
 import moto.core.responses as moto_responses  # noqa: E402
 
-from emulators import inprocess  # noqa: E402
+from emulators import EmbeddedAWS, inprocess  # noqa: E402
+from harness.client import Client  # noqa: E402
 from harness.service import RunningService  # noqa: E402
 from server.clients import Clients  # noqa: E402
 from server.dynamodb_connection import Update, now  # noqa: E402
@@ -62,10 +67,35 @@ def operations(clients, table: str, queue: str, execution: str) -> dict:
             "DescribeExecution": lambda: sfn.describe_execution(executionArn=execution)}
 
 
+def cpu_per_job(direct: bool, jobs: int) -> dict:
+    """CPU per trivial two-step job of a service whose own calls take the direct path or the WSGI one."""
+    from throughput import measure
+    from two_step import register_quick_job
+
+    stock = EmbeddedAWS.transport
+    EmbeddedAWS.transport = lambda self, direct_=direct: stock(self, direct=direct_)
+    try:
+        with RunningService() as running:
+            assert running.service.clients._transport.direct is direct
+            client = Client(running.url)
+            definition = register_quick_job(client, "bench-inprocess")
+
+            def job(i):
+                done = client.run_job(definition, {"i": i}, timeout=300)
+                assert done["status"] == "COMPLETED", done
+
+            for _ in range(2):
+                job(-1)  # warm up
+            return measure(job, jobs, 1)
+    finally:
+        EmbeddedAWS.transport = stock
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=300, help="calls per operation and path (default 300)")
     parser.add_argument("--rounds", type=int, default=3, help="alternations of the two paths (default 3)")
+    parser.add_argument("--jobs", type=int, default=0, help="also CPU per job over N jobs on each path (default 0)")
     args = parser.parse_args()
     _timed(inprocess.InProcessTransport, "__call__", "transport")
     _timed(moto_responses.BaseResponse, "call_action", "call_action")
@@ -108,6 +138,14 @@ def main() -> None:
             plumbing = [(t["transport"] - t["call_action"]) / t["n"] for t in (wsgi, fast)]
             print(f"{'':36} direct/wsgi: total {fast['total'] / wsgi['total']:.2f}x, "
                   f"transport without the handler {plumbing[1] / plumbing[0]:.2f}x")
+    if args.jobs:
+        rows = {}
+        for direct in (False, True, False, True):  # alternated: the machine's load changes during a run
+            row = cpu_per_job(direct, args.jobs)
+            rows.setdefault(direct, []).append(row["cpu_ms"])
+        wsgi, fast = (sum(rows[d]) / len(rows[d]) for d in (False, True))
+        print(f"\nCPU per trivial two-step job, one at a time, {2 * args.jobs} jobs per path: "
+              f"wsgi {wsgi:.1f} ms, direct {fast:.1f} ms, direct/wsgi {fast / wsgi:.2f}x")
 
 
 if __name__ == "__main__":
