@@ -38,7 +38,7 @@ from botocore.compat import HTTPHeaders
 from flask.globals import _cv_app, _cv_request
 from moto.core.utils import convert_to_flask_response
 from moto.moto_server.werkzeug_app import BackendRequest
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import BadRequestKeyError, HTTPException
 from werkzeug.sansio.utils import get_current_url, get_host
 from werkzeug.utils import cached_property
 from werkzeug.test import EnvironBuilder, run_wsgi_app
@@ -183,8 +183,9 @@ class DirectDispatch:
     response class's `dispatch`), runs its after-request functions (flask-cors) and answers
     with the view's Response. For a view of that kind, in a Flask app with nothing else
     registered, this does the same steps directly: the dispatcher's own choice of app, the app's
-    own URL map (its answer kept per method and path), the app's own request class and the very
-    view and after-request functions, under the context variables that `flask.request` and
+    own URL map (its answer kept per method and path), the app's request class (`_DirectRequest`,
+    a subclass), the very view and after-request functions, and Flask's answer to an HTTP error
+    that escapes the view, under the context variables that `flask.request` and
     `flask.current_app` read. Any other request is the Flask app's, as before.
     """
 
@@ -213,12 +214,17 @@ class DirectDispatch:
         try:
             try:
                 response = view(**arguments)
-            except HTTPException as exc:  # Flask answers one that escapes a view with its own response
+            except HTTPException as exc:  # Flask's handle_user_exception, for an app without error handlers
+                if isinstance(exc, BadRequestKeyError) and (app.debug or app.config["TRAP_BAD_REQUEST_ERRORS"]):
+                    exc.show_exception = True
+                if app.trap_http_exception(exc):
+                    raise
                 response = app.response_class.force_type(exc, environ)
             response = _after_request(app, response)
         finally:
             _cv_request.reset(request_token)
             _cv_app.reset(app_token)
+            request.close()  # as Flask's request context does when it ends (uploaded files)
         return response(environ, start_response)
 
 
@@ -280,8 +286,10 @@ def _plain(app) -> bool:
     """A Flask app that adds nothing around its views but after-request functions (moto's, with flask-cors)."""
     from flask.sessions import SecureCookieSessionInterface
 
-    return (app.request_class is BackendRequest and not app.blueprints and not app.url_value_preprocessors and not app.url_default_functions
-            and not any(app.before_request_funcs.values()) and not any(app.teardown_request_funcs.values())
+    return (app.request_class is BackendRequest and not app.blueprints and not app.url_value_preprocessors
+            and not app.url_default_functions and not any(app.before_request_funcs.values())
+            and not any(handlers for codes in app.error_handler_spec.values() for handlers in codes.values())
+            and not any(app.teardown_request_funcs.values())
             and not app.teardown_appcontext_funcs and set(app.after_request_funcs) <= {None}
             and app.secret_key is None and type(app.session_interface) is SecureCookieSessionInterface
             and not app.config.get("SERVER_NAME") and not app.subdomain_matching and not app.url_map.host_matching)

@@ -427,6 +427,11 @@ COPIED_SINCE = [
      "after-request functions in reverse (inprocess._after_request), a session only if not null"),
     ("flask.app", "Flask.make_response", "0d06b529b46e02f9", "a Response kept; an HTTPException made by force_type"),
     ("flask.ctx", "RequestContext.push", "2cad53fbb6725174", "an app context, the session, the URL match"),
+    ("flask.app", "Flask.handle_user_exception", "a1abb8d8eb0da2cf",
+     "an HTTP error from a view: BadRequestKeyError shown in debug, trapped ones raised, else handle_http_exception"),
+    ("flask.app", "Flask.handle_http_exception", "1f5bb5703fb9719a", "without error handlers: the exception itself"),
+    ("flask_cors.extension", "CORS.init_app", "3e32bc40c7cc39d3",
+     "an after-request function; its wrap of handle_user_exception adds the headers once, as that function does"),
     # inprocess._DirectRequest: the form loading of a body that is no form, and root_url, as these answer
     ("werkzeug.wrappers.request", "Request._load_form_data", "414ee769eaf85763",
      "the stream for parsing and two empty dicts, for a mimetype the parser does not parse"),
