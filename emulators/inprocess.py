@@ -16,8 +16,9 @@ Two ways in, with the same answers (tests/test_inprocess_direct.py compares them
   botocore sends; anything else still goes through `EnvironBuilder`), and it runs through the
   same fault and scope wrappers, in the same order, around `DirectDispatch`, which calls moto's
   view without Flask's request handling (see its docstring) and falls back to the Flask app for
-  anything it cannot serve that way. Measured by bench/inprocess_calls.py: about a third less
-  CPU per call (GetItem 0.86 -> 0.55 ms; see docs/explanation/performance.md).
+  anything it cannot serve that way. Measured by bench/inprocess_calls.py: half the CPU that
+  the transport spends around moto's handler (0.47-0.60x), 0.61-0.80x the CPU per call in all,
+  0.91x per trivial two-step job (docs/explanation/performance.md).
 
 `attach(events)` also gives the client's requests to that endpoint a signature that is only a
 form: the credential scope moto reads (key, date, region, service), no HMAC chain. Nothing
