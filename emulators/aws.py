@@ -23,6 +23,11 @@ def install() -> None:
     dispatch_cache.install_action_cache()
 
 
+def _extended(app):
+    """moto's WSGI app with the extensions every request meets: fault rules, then the scope of the extensions."""
+    return faults.wsgi(scope.scoped(app))
+
+
 class EmbeddedAWS:
     """moto with working Step Functions activities and Batch jobs run as local processes."""
 
@@ -42,12 +47,18 @@ class EmbeddedAWS:
 
     url = endpoint
 
-    def transport(self):
-        """A botocore `before-send` handler that serves this process's own calls without HTTP."""
-        from .inprocess import InProcessTransport
+    def transport(self, direct: bool = True):
+        """A botocore `before-send` handler that serves this process's own calls without HTTP.
+
+        `direct`: call moto's handlers without Flask's request handling where they allow it
+        (emulators/inprocess.py); False runs the whole WSGI app of the loopback server.
+        """
+        from .inprocess import DirectDispatch, InProcessTransport
 
         # This process's own calls skip the credential check (they are signed with the right pair
         # anyway) but meet the same faults and the same scoped extensions as any request.
+        if direct:
+            return InProcessTransport(_extended(DirectDispatch(self._dispatcher)), self.endpoint, direct=True)
         return InProcessTransport(self._app, self.endpoint)
 
     def start(self) -> "EmbeddedAWS":
@@ -61,7 +72,8 @@ class EmbeddedAWS:
         # werkzeug's request handler reads `server.app` per request: wrap it before anyone is told the URL.
         server = self._server._server
         dispatch_cache.install(server.app)
-        self._app = faults.wsgi(scope.scoped(server.app))
+        self._dispatcher = server.app
+        self._app = _extended(server.app)
         # The credential check stands outside the scope: a refused request never reaches an extension or a fault.
         server.app = sigv4.guard(self._app, self.credentials if self.check_credentials else None)
         scope.serving(server.server_port, self.credentials)

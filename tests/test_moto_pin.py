@@ -411,6 +411,9 @@ COPIED_SINCE = [
     (SER, "ResponseSerializer._serialize_type_blob", "f7aef6c1bfa08af0", "B and BS base64, as dynamodb_serialize"),
     (SER, "ResponseSerializer._base64", "5d463fb07f67ef35", "called by dynamodb_serialize for B and BS"),
     (SER, "ResponseSerializer._default_serialize", "1075795e7d4b8d56", "called by dynamodb_serialize"),
+    (SER, "ResponseSerializer._serialize_result", "c1ece70b00b9d8cb", "wrapped by dynamodb_serialize._serialize_result"),
+    (SER, "BaseJSONSerializer._serialized_result_to_response", "3e0c8fc859552095",
+     "called by dynamodb_serialize._serialize_result with the answer it wrote"),
 ]
 
 
@@ -661,6 +664,43 @@ def test_every_reader_of_the_deferred_ec2_data_is_pinned():
     assert not changed and not gone, (
         f"moto {moto.__version__}: new or changed readers of EC2's instance types or offerings {changed}, "
         f"gone {gone}: check that each reads them through a method, then record them in EC2_DATA_READERS")
+
+
+# inprocess.DirectDispatch and _DirectRequest take these steps of moto, Flask and werkzeug without Flask's contexts
+DIRECT_DISPATCH = [
+    ("moto.moto_server.werkzeug_app", "DomainDispatcherApplication.__call__", "af9976f5e0c4c9bb",
+     "get_application, then the app: DirectDispatch calls get_application and serves or calls the app"),
+    ("moto.moto_server.werkzeug_app", "create_backend_app", "82027a93fc4e2779",
+     "views are convert_to_flask_response, request_class BackendRequest, CORS an after-request function"),
+    ("moto.core.utils", "convert_to_flask_response.__call__", "0fcb99b508f5987d",
+     "reads flask.request only, which DirectDispatch sets through flask.globals._cv_request"),
+    ("flask.app", "Flask.wsgi_app", "bc14c030295bd7e3", "a request context, full_dispatch_request, the response"),
+    ("flask.app", "Flask.full_dispatch_request", "0f1d04f3d1387464",
+     "before-request functions (DirectDispatch serves only apps without any), the view, finalize_request"),
+    ("flask.app", "Flask.dispatch_request", "7b946113c7aa5714", "the matched view called with its arguments"),
+    ("flask.app", "Flask.finalize_request", "19e630399064e88c", "make_response, then process_response"),
+    ("flask.app", "Flask.process_response", "d1b7a4295b2e1c14",
+     "after-request functions in reverse (inprocess._after_request), a session only if not null"),
+    ("flask.app", "Flask.make_response", "0d06b529b46e02f9", "a Response kept; an HTTPException made by force_type"),
+    ("flask.ctx", "RequestContext.push", "2cad53fbb6725174", "an app context, the session, the URL match"),
+    ("flask.app", "Flask.handle_user_exception", "a1abb8d8eb0da2cf",
+     "an HTTP error from a view: BadRequestKeyError shown in debug, trapped ones raised, else handle_http_exception"),
+    ("flask.app", "Flask.handle_http_exception", "1f5bb5703fb9719a", "without error handlers: the exception itself"),
+    ("flask_cors.extension", "CORS.init_app", "3e32bc40c7cc39d3",
+     "an after-request function; its wrap of handle_user_exception adds the headers once, as that function does"),
+    # inprocess._DirectRequest: the form loading of a body that is no form, and root_url, as these answer
+    ("werkzeug.wrappers.request", "Request._load_form_data", "414ee769eaf85763",
+     "the stream for parsing and two empty dicts, for a mimetype the parser does not parse"),
+    ("werkzeug.formparser", "FormDataParser.parse", "48d9a5343f4d7c4a", "parses multipart and urlencoded only"),
+    ("flask.wrappers", "Request._load_form_data", "c1077bc9e557c041", "in debug mode, files get a class of their own"),
+    ("flask.debughelpers", "attach_enctype_error_multidict", "209d6857ee6eab39",
+     "that class changes only the KeyError of a key that is in the form"),
+    ("werkzeug.sansio.request", "Request.root_url", "c1849fb08810839d", "scheme, host and root path only"),
+]
+
+
+@pytest.mark.parametrize("module, qualname, digest, use", DIRECT_DISPATCH, ids=[c[1] for c in DIRECT_DISPATCH])
+def test_steps_the_direct_in_process_path_takes_are_unchanged(module, qualname, digest, use):
 
 
 # -- dynamodb_update: moto's UpdateItem, copied with the parsing kept by text and unread copies skipped --
