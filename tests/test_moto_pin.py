@@ -701,6 +701,7 @@ DIRECT_DISPATCH = [
 
 @pytest.mark.parametrize("module, qualname, digest, use", DIRECT_DISPATCH, ids=[c[1] for c in DIRECT_DISPATCH])
 def test_steps_the_direct_in_process_path_takes_are_unchanged(module, qualname, digest, use):
+    test_bodies_that_emulators_copies_or_replaces_are_unchanged(module, qualname, digest, use)
 
 
 # -- dynamodb_update: moto's UpdateItem, copied with the parsing kept by text and unread copies skipped --
