@@ -2,9 +2,9 @@
 emulators/dynamodb_update.py (moto's UpdateItem without the parsing and copying nobody reads).
 
 One run, one process, one thread: the service's resources table on the harness's own moto, reached
-as the service reaches it (botocore's send short-circuited into moto's WSGI app). Each operation is
+as the service reaches it (EmbeddedAWS.transport(): botocore's send short-circuited into moto). Each operation is
 timed in alternating rounds with the extension installed and uninstalled, and prints the median CPU
-per call (botocore, the WSGI app and moto together) of each, and their ratio:
+per call (botocore, the in-process path and moto together) of each, and their ratio:
   UpdateItem            one run entry set as the service's `Update` builder writes it, ALL_NEW
   UpdateItem NONE       the same, ReturnValues NONE
   UpdateItem condition  the same with a ConditionExpression that holds
@@ -112,7 +112,7 @@ def calls(args):
                                                  "created_at": {"S": now()}, "input": {"S": "{}"}})
         handler = HandlerClock()
         print(f"CPU per call in ms, median of {args.rounds} rounds of {args.calls} calls each way: the whole call "
-              "(botocore, WSGI app, moto) and, of it, moto's handler (call_action)")
+              "(botocore, in-process path, moto) and, of it, moto's handler (call_action)")
         print(f"{'operation':22} {'stock':>7} {'fast':>7} {'ratio':>6}   {'handler: stock':>14} {'fast':>7} {'ratio':>6}")
         for name, call in operations(dynamodb).items():
             times = {"stock": [], "fast": []}
