@@ -31,11 +31,13 @@ import functools
 import io
 import re
 import sys
+import threading
 from urllib.parse import urlsplit
 
 from botocore import auth
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HeadersDict
 from botocore.compat import HTTPHeaders
+from botocore.handlers import generate_idempotent_uuid
 from flask.globals import _cv_app, _cv_request
 from moto.core.utils import convert_to_flask_response
 from moto.moto_server.werkzeug_app import BackendRequest
@@ -79,10 +81,16 @@ class InProcessTransport:
         self._server = (host, port) if host and port.isdigit() else None
         _IN_PROCESS.add(self.netloc)
 
-    def attach(self, events) -> None:
-        """Serve a client's requests for this endpoint in process (`events`: its `client.meta.events`)."""
+    def attach(self, events, client=None) -> None:
+        """Serve a client's requests for this endpoint in process (`events`: its `client.meta.events`).
+
+        With the `client` itself, the calls of a JSON-protocol client (DynamoDB, SQS, Step Functions)
+        also skip botocore's request pipeline where they can (`_DirectCalls`).
+        """
         events.register("before-send", self)
         events.register("choose-signer", self._choose_signer)
+        if client is not None and _DirectCalls.serves(self, client):
+            client._make_api_call = _DirectCalls(self, client)
 
     def _choose_signer(self, signature_version=None, **_kwargs):
         if signature_version in _FORM_ONLY:  # not a presigned URL ("-query"), which goes to another process
@@ -90,9 +98,18 @@ class InProcessTransport:
         return None
 
     def __call__(self, request, **_kwargs):
-        url = urlsplit(request.url)
-        if url.netloc != self.netloc:
+        if urlsplit(request.url).netloc != self.netloc:
             return None  # another endpoint: over HTTP as usual
+        answered = getattr(_answered, "response", None)
+        if answered is not None:  # the first attempt of a call whose direct answer was an error (_DirectCalls)
+            _answered.response = None
+            return answered
+        status, headers, content = self.respond(request)
+        return AWSResponse(request.url, status, _headers(headers), _Body(content))
+
+    def respond(self, request) -> tuple[int, list, bytes]:
+        """(status, headers, body) of the answer to a request (`.method`, `.url`, `.headers`, `.body`)."""
+        url = urlsplit(request.url)
         body = request.body
         if hasattr(body, "read"):
             body = body.read()
@@ -112,10 +129,7 @@ class InProcessTransport:
                 if hasattr(app_iter, "close"):
                     app_iter.close()
             headers = headers.items()
-        response_headers = HTTPHeaders()
-        for key, value in headers:
-            response_headers[key] = value
-        return AWSResponse(request.url, int(status.split(" ", 1)[0]), response_headers, _Body(content))
+        return int(status.split(" ", 1)[0]), list(headers), content
 
     def _environ(self, method: str, url, headers: list, body: bytes) -> dict | None:
         """The environ `EnvironBuilder` makes of this request, written out; None where it is not that plain."""
@@ -324,6 +338,96 @@ def _form_only(base):
     FormOnly.__name__ = FormOnly.__qualname__ = f"FormOnly{base.__name__}"
     return FormOnly
 
+
+class _Request:
+    """A request as the transport and the `before-sign` handlers read it."""
+
+    __slots__ = ("method", "url", "headers", "body", "context")
+
+    def __init__(self, url: str, headers: dict, body: bytes):
+        self.method, self.url, self.headers, self.body, self.context = "POST", url, headers, body, {}
+
+
+class _DirectCalls:
+    """`_make_api_call` of a JSON-protocol client (DynamoDB, SQS, Step Functions) served in process.
+
+    botocore's pipeline around a call (events for parameters, endpoint rules, the request's
+    preparation, signing, retries, the response's wrapping) cost the service more CPU than moto's
+    handlers did. A call here takes the steps whose result moto or the caller sees, with botocore's
+    own parts: parameter validation when the client has it, idempotency tokens, the serializer, the
+    form of a signature (`FormOnly`), the `before-sign` handlers (a fault rule's participant), the
+    transport's answer, the parser, and the `after-call` handlers (the sequence's arrows).
+
+    An answer that is an error is not raised from here: the call is made again through botocore's
+    whole pipeline, whose first attempt is handed that very answer (`_answered`) instead of being
+    sent, so retries, error classes and events are botocore's and moto sees the request once.
+    """
+
+    def __init__(self, transport, client):
+        meta = client.meta
+        self.transport, self.full = transport, client._make_api_call
+        self.model, self.events = meta.service_model, meta.events
+        self.service_id = self.model.service_id.hyphenize()
+        self.url = meta.endpoint_url.rstrip("/") + "/"
+        self.region, self.signing_name = meta.region_name, self.model.signing_name or self.model.endpoint_prefix
+        self.serializer, self.parser = client._serializer, client._response_parser
+        self.signer = client._request_signer
+        creator = getattr(client, "_user_agent_creator", None)
+        self.user_agent = creator.to_string() if creator is not None else None  # as botocore writes it, once
+
+    @staticmethod
+    def serves(transport, client) -> bool:
+        meta = client.meta
+        return (meta.service_model.protocol == "json" and urlsplit(meta.endpoint_url).netloc == transport.netloc
+                and meta.config.signature_version in (None, "v4") and client._request_signer is not None)
+
+    def __call__(self, operation_name: str, api_params: dict):
+        operation = self.model.operation_model(operation_name)
+        if operation.endpoint or operation.has_streaming_input or operation.has_event_stream_output:
+            return self.full(operation_name, api_params)  # a host prefix, a stream: botocore's whole way
+        generate_idempotent_uuid(params=api_params, model=operation)
+        request_dict = self.serializer.serialize_to_request(api_params, operation)
+        headers = dict(request_dict["headers"])
+        now = auth.get_current_datetime()
+        credentials = self.signer._credentials.get_frozen_credentials()
+        headers["X-Amz-Date"] = now.strftime(auth.SIGV4_TIMESTAMP)
+        if credentials.token:
+            headers["X-Amz-Security-Token"] = credentials.token
+        if self.user_agent:
+            headers["User-Agent"] = self.user_agent
+        headers["Authorization"] = (f"AWS4-HMAC-SHA256 Credential={credentials.access_key}/{now:%Y%m%d}/"
+                                    f"{self.region}/{self.signing_name}/aws4_request, "
+                                    f"SignedHeaders=host;x-amz-date, Signature={'0' * 64}")
+        body = request_dict["body"]
+        request = _Request(self.url, headers, body.encode("utf-8") if isinstance(body, str) else body)
+        self.events.emit(f"before-sign.{self.service_id}.{operation_name}", request=request,
+                         signing_name=self.signing_name, region_name=self.region, signature_version="v4",
+                         request_signer=self.signer, operation_name=operation_name)
+        status, answer_headers, content = self.transport.respond(request)
+        if status >= 300:
+            _answered.response = AWSResponse(self.url, status, _headers(answer_headers), _Body(content))
+            try:
+                return self.full(operation_name, api_params)
+            finally:
+                _answered.response = None
+        response = {"status_code": status, "headers": HeadersDict(answer_headers), "body": content,
+                    "context": {"operation_name": operation_name}}
+        parsed = self.parser.parse(response, operation.output_shape)
+        parsed.setdefault("ResponseMetadata", {})["RetryAttempts"] = 0
+        self.events.emit(f"after-call.{self.service_id}.{operation_name}", http_response=None, parsed=parsed,
+                         model=operation, context={"operation_name": operation_name})
+        return parsed
+
+
+def _headers(pairs) -> HTTPHeaders:
+    headers = HTTPHeaders()
+    for key, value in pairs:
+        headers[key] = value
+    return headers
+
+
+#: The answer a `_DirectCalls` call had, handed to the first attempt of its remake through botocore.
+_answered = threading.local()
 
 #: Signature versions the in-process clients use, and the form-only signer each becomes.
 _FORM_ONLY = {"v4": "jobservice-form-v4", "s3v4": "jobservice-form-s3v4"}

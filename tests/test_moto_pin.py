@@ -765,3 +765,37 @@ COPIED_BY_DYNAMODB_UPDATE = [
                          ids=[c[1] for c in COPIED_BY_DYNAMODB_UPDATE])
 def test_bodies_that_dynamodb_update_copies_or_relies_on_are_unchanged(module, qualname, digest, use):
     test_bodies_that_emulators_copies_or_replaces_are_unchanged(module, qualname, digest, use)
+
+
+# inprocess._DirectCalls makes a JSON-protocol call with these steps of botocore's, and skips the rest.
+DIRECT_CALLS = [
+    ("botocore.client", "BaseClient._make_api_call", "92aaecbfe8af56c6",
+     "the pipeline _DirectCalls takes the steps of: parameters, serializer, before-call, request, after-call"),
+    ("botocore.client", "BaseClient._emit_api_params", "45a6d2638df43242", "provide-client-params, before-parameter-build"),
+    ("botocore.client", "BaseClient._convert_to_request_dict", "efaaf7c080dca22a", "the serializer's request dict, User-Agent"),
+    ("botocore.endpoint", "Endpoint._send_request", "d73b3f70a533062f", "RetryAttempts of a first attempt's answer: 0"),
+    ("botocore.endpoint", "Endpoint._do_get_response", "68bf814cf1b08cc1", "the parser given a response dict"),
+    ("botocore.endpoint", "convert_to_response_dict", "df0e30abdfe11ee3", "headers, status_code, body, context"),
+    ("botocore.signers", "RequestSigner.sign", "77391ea75d9d2fb0", "the before-sign event _DirectCalls emits"),
+    ("botocore.handlers", "generate_idempotent_uuid", "2460cab92d4c77a3", "called by _DirectCalls"),
+    ("botocore.handlers", "_handle_request_validation_mode_member", "da298b530732fe30", "S3's checksums only: skipped"),
+    ("botocore.handlers", "add_recursion_detection_header", "d35febb3f71ee9dd", "AWS Lambda only: skipped"),
+]
+
+
+@pytest.mark.parametrize("module, qualname, digest, use", DIRECT_CALLS, ids=[c[1] for c in DIRECT_CALLS])
+def test_steps_of_botocore_that_direct_calls_take_or_skip_are_unchanged(module, qualname, digest, use):
+    test_bodies_that_emulators_copies_or_replaces_are_unchanged(module, qualname, digest, use)
+
+
+@pytest.mark.parametrize("package", ["flask", "werkzeug", "flask-cors", "boto3", "botocore"])
+def test_packages_whose_internals_emulators_relies_on_are_the_pinned_versions(package):
+    from importlib.metadata import version
+
+    cfg = configparser.ConfigParser()
+    cfg.read(os.path.join(ROOT, "setup.cfg"))
+    pins = {line.split("==")[0].strip().lower(): line.split("==")[1].strip()
+            for line in cfg["options"]["install_requires"].splitlines() if "==" in line}
+    assert pins.get(package) == version(package), (
+        f"setup.cfg pins {package}=={pins.get(package)} but {version(package)} is installed: check the pins of "
+        "tests/test_moto_pin.py before moving it")
