@@ -4,8 +4,8 @@ import logging
 
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
-from . import (batch_local, clocked, dispatch_cache, dynamodb_atomic, dynamodb_index, dynamodb_serialize, faults,
-               model_tracking, scope, sfn_activities, sigv4)
+from . import (batch_local, clocked, dispatch_cache, dynamodb_atomic, dynamodb_index, dynamodb_serialize,
+               dynamodb_update, faults, model_tracking, scope, sfn_activities, sigv4)
 from .servers import shutdown_now
 
 
@@ -13,6 +13,7 @@ def install() -> None:
     """Install every extension of moto (idempotent); each applies only to the harness's servers (scope.py)."""
     sfn_activities.install()
     batch_local.install()
+    dynamodb_update.install()  # before dynamodb_atomic wraps the methods it replaces
     dynamodb_atomic.install()
     dynamodb_index.install()
     dynamodb_serialize.install()
@@ -20,6 +21,11 @@ def install() -> None:
     clocked.install()
     model_tracking.install()
     dispatch_cache.install_action_cache()
+
+
+def _extended(app):
+    """moto's WSGI app with the extensions every request meets: fault rules, then the scope of the extensions."""
+    return faults.wsgi(scope.scoped(app))
 
 
 class EmbeddedAWS:
@@ -41,12 +47,18 @@ class EmbeddedAWS:
 
     url = endpoint
 
-    def transport(self):
-        """A botocore `before-send` handler that serves this process's own calls without HTTP."""
-        from .inprocess import InProcessTransport
+    def transport(self, direct: bool = True):
+        """A botocore `before-send` handler that serves this process's own calls without HTTP.
+
+        `direct`: call moto's handlers without Flask's request handling where they allow it
+        (emulators/inprocess.py); False runs the whole WSGI app of the loopback server.
+        """
+        from .inprocess import DirectDispatch, InProcessTransport
 
         # This process's own calls skip the credential check (they are signed with the right pair
         # anyway) but meet the same faults and the same scoped extensions as any request.
+        if direct:
+            return InProcessTransport(_extended(DirectDispatch(self._dispatcher)), self.endpoint, direct=True)
         return InProcessTransport(self._app, self.endpoint)
 
     def start(self) -> "EmbeddedAWS":
@@ -60,7 +72,8 @@ class EmbeddedAWS:
         # werkzeug's request handler reads `server.app` per request: wrap it before anyone is told the URL.
         server = self._server._server
         dispatch_cache.install(server.app)
-        self._app = faults.wsgi(scope.scoped(server.app))
+        self._dispatcher = server.app
+        self._app = _extended(server.app)
         # The credential check stands outside the scope: a refused request never reaches an extension or a fault.
         server.app = sigv4.guard(self._app, self.credentials if self.check_credentials else None)
         scope.serving(server.server_port, self.credentials)

@@ -22,7 +22,8 @@ _ITEM_CALLS = ("put_item", "update_item", "delete_item", "transact_write_items",
 #: Responses that turn live items into their answer: the copy is made under the lock too, or a
 #: concurrent update of a map attribute changes the item while it is being copied. UpdateItem's
 #: answer is one of them: moto's handler writes the updated item out (`item.to_json()`) after
-#: the backend call, whatever ReturnValues asks ("dictionary changed size during iteration" when
+#: the backend call, whatever ReturnValues asks (emulators/dynamodb_update.py: unless it asks for
+#: NONE) ("dictionary changed size during iteration" when
 #: another update of the same item added an attribute meanwhile, seen in a 900-job soak).
 _READ_RESPONSES = ("get_item", "batch_get_item", "query", "scan", "transact_get_items", "update_item")
 lock = _lock = threading.RLock()  # `lock`: for extensions that change items directly

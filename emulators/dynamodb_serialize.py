@@ -12,6 +12,12 @@ model's order, strings through `str` as `_serialize_type_string` does, blobs bas
 Anything it does not know exactly (a key that is no member, a value that is no dict, a response
 transformer) goes to moto's walk. Only the harness's own requests take it (emulators/scope.py);
 tests/unit/test_dynamodb_serialize.py checks that both write the same JSON for any item.
+
+The answers of the item calls the service makes (GetItem, PutItem, UpdateItem, DeleteItem, Query,
+Scan) are written the same way as a whole (`_serialize_result`): their items, counts, last key and
+consumed capacity, with no walk of the output structure (which asked the attribute picker for each
+of its members under several spellings: a third of an UpdateItem's serialization). An answer with
+any other member goes to moto's walk.
 """
 
 from moto.core import serialize
@@ -80,6 +86,79 @@ def _serialize_type_structure(self, serialized, value, shape, key):
     _original(self, serialized, value, shape, key)
 
 
+#: The item calls whose whole answer is written directly, and the members each may have.
+_ITEM_MAP, _ITEM_LIST, _COUNT = "item", "items", "count"
+_ANSWERS = {
+    "GetItem": {"Item": _ITEM_MAP},
+    "PutItem": {"Attributes": _ITEM_MAP},
+    "UpdateItem": {"Attributes": _ITEM_MAP},
+    "DeleteItem": {"Attributes": _ITEM_MAP},
+    "Query": {"Items": _ITEM_LIST, "Count": _COUNT, "ScannedCount": _COUNT, "LastEvaluatedKey": _ITEM_MAP},
+    "Scan": {"Items": _ITEM_LIST, "Count": _COUNT, "ScannedCount": _COUNT, "LastEvaluatedKey": _ITEM_MAP},
+}
+_original_result = serialize.ResponseSerializer._serialize_result
+
+
+def _item(base64, value) -> dict:
+    if type(value) is not dict:
+        raise _Slow
+    return {k: _attribute_value(base64, v) for k, v in value.items() if v is not None}
+
+
+def _capacity(value) -> dict:
+    """A ConsumedCapacity of a table name and capacity units, as moto answers an item call."""
+    if type(value) is not dict or not value.keys() <= {"TableName", "CapacityUnits"}:
+        raise _Slow
+    name, units = value.get("TableName"), value.get("CapacityUnits")
+    if not (name is None or type(name) is str) or not (units is None or type(units) in (int, float)):
+        raise _Slow
+    out = {}
+    if name is not None:
+        out["TableName"] = name
+    if units is not None:
+        out["CapacityUnits"] = float(units)
+    return out
+
+
+def _answer(self, result) -> dict:
+    members = _ANSWERS[self.operation_model.name]
+    if type(result) is not dict:
+        raise _Slow
+    out = {}
+    for key, value in result.items():
+        if value is None:
+            continue
+        kind = members.get(key)
+        if key == "ConsumedCapacity":
+            out[key] = _capacity(value)
+        elif kind == _ITEM_MAP:
+            out[key] = _item(self._base64, value)
+        elif kind == _ITEM_LIST:
+            if type(value) is not list:
+                raise _Slow
+            out[key] = [_item(self._base64, v) for v in value]
+        elif kind == _COUNT and type(value) is int:
+            out[key] = value
+        else:
+            raise _Slow
+    return out
+
+
+def _serialize_result(self, resp, result):
+    if (self.operation_model.name in _ANSWERS and type(self) is serialize.JSONSerializer and scope.active()
+            and not getattr(self._value_picker, "response_transformers", None)
+            and self.operation_model.service_model.service_name == "dynamodb"):
+        try:
+            written = _answer(self, result)
+        except _Slow:
+            pass
+        else:
+            return self._serialized_result_to_response(resp, result, self.operation_model.output_shape, written)
+    return _original_result(self, resp, result)
+
+
 def install() -> None:
-    """Write DynamoDB attribute values directly for the harness's requests (idempotent)."""
+    """Write DynamoDB attribute values, and the item calls' answers, directly for the harness's requests
+    (idempotent)."""
     serialize.BaseJSONSerializer._serialize_type_structure = _serialize_type_structure
+    serialize.ResponseSerializer._serialize_result = _serialize_result

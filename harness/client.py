@@ -107,14 +107,16 @@ class Client(_BaseClient):
             body["input"] = input
         return self._request("POST", "/v2/jobs/requests", json=body)
 
-    def get_request(self, urn, wait=None):
-        """Return a job request resource; with `wait` (seconds, at most 20), as soon as it changes."""
-        return self._request("GET", f"/v2/jobs/requests/{urn}", **_long_poll(wait, self.timeout))
+    def get_request(self, urn, wait=None, until=None):
+        """Return a job request resource; with `wait` (seconds, at most 20), as soon as it changes (with
+        `until`, a list of statuses: as soon as its status is one of them or it has ended)."""
+        return self._request("GET", f"/v2/jobs/requests/{urn}", **_long_poll(wait, self.timeout, until))
 
-    def get_job(self, urn, wait=None):
+    def get_job(self, urn, wait=None, until=None):
         """Return a job resource; with `wait` (seconds, at most 20), as soon as its status, workers or
-        results change, or when the wait runs out."""
-        return self._request("GET", f"/v2/jobs/{urn}", **_long_poll(wait, self.timeout))
+        results change, or when the wait runs out (with `until`, a list of statuses: as soon as its
+        status is one of them or it has ended)."""
+        return self._request("GET", f"/v2/jobs/{urn}", **_long_poll(wait, self.timeout, until))
 
     def list_jobs(self, status=None, definition=None):
         """Return the list of jobs, newest first, optionally filtered."""
@@ -280,21 +282,26 @@ class WorkerClient(_BaseClient):
 MAX_WAIT_SECONDS = 20
 
 
-def _long_poll(wait, timeout) -> dict:
-    """Request arguments of a long poll of `wait` seconds (none without one)."""
+def _long_poll(wait, timeout, until=None) -> dict:
+    """Request arguments of a long poll of `wait` seconds (none without one), until one of `until`."""
     if not wait or wait <= 0:
         return {}
     wait = min(float(wait), MAX_WAIT_SECONDS)
-    return {"params": {"wait": f"{wait:.3f}"}, "timeout": max(timeout, wait + 10)}
+    params = {"wait": f"{wait:.3f}"}
+    if until:
+        params["until"] = ",".join((until,) if isinstance(until, str) else until)
+    return {"params": params, "timeout": max(timeout, wait + 10)}
 
 
-def wait_changed(get, urn, remaining, previous=None, poll=0.05):
-    """`get(urn, wait=...)` once: the resource as soon as it changes, or when `remaining` seconds pass.
+def wait_changed(get, urn, remaining, previous=None, poll=0.05, until=None):
+    """`get(urn, wait=...)` once: the resource as soon as it changes (with `until`, as soon as its
+    status is one of those or it has ended), or when `remaining` seconds pass.
 
     A service that answers at once with the same resource (one without long polls) is asked again
     only after `poll` seconds, so the caller's loop never spins.
     """
-    resource = get(urn, wait=min(max(remaining, 0), MAX_WAIT_SECONDS))
+    wait = min(max(remaining, 0), MAX_WAIT_SECONDS)
+    resource = get(urn, wait=wait, until=until) if until else get(urn, wait=wait)
     if previous is not None and resource == previous and remaining > 0:
         time.sleep(min(poll, remaining))
     return resource
@@ -306,7 +313,7 @@ def _wait(get, urn, statuses, timeout, poll):
     deadline = time.monotonic() + timeout
     resource = None
     while True:
-        resource = wait_changed(get, urn, deadline - time.monotonic(), resource, poll)
+        resource = wait_changed(get, urn, deadline - time.monotonic(), resource, poll, until=statuses)
         if resource.get("status") in statuses:
             return resource
         if deadline - time.monotonic() <= 0:

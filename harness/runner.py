@@ -372,8 +372,13 @@ class _Run:
         if not isinstance(urn, str):
             raise Failed("expected a URN", "a URN string", urn)
         resource = None
+        want = expected.get("status")
+        want = want if isinstance(want, list) else [want]
+        # Waiting for an end: the service answers at that end (or its deadline), not at each run's transition.
+        until = want if want and all(w in ends for w in want) else None
         while True:
-            resource = wait_changed(get, urn, deadline - time.monotonic() if waits else 0, resource, POLL_SECONDS)
+            resource = wait_changed(get, urn, deadline - time.monotonic() if waits else 0, resource, POLL_SECONDS,
+                                    until=until)
             problem = _mismatch({k: v for k, v in expected.items() if k not in ("where", "durations")}, resource) \
                 or _where(expected.get("where") or {}, resource) or _durations(expected.get("durations") or [], resource)
             if problem is None:

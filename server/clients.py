@@ -49,7 +49,7 @@ class Clients:
         client = self._session.client(service, endpoint_url=endpoint, config=config.merge(Config(retries=retries)))
         client.meta.events.register("before-send.s3.*", _drop_expect_header)
         if self._transport is not None:
-            self._transport.attach(client.meta.events)
+            self._transport.attach(client.meta.events, client)
         observe.hook_boto3(client)
         return client
 

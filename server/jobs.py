@@ -14,12 +14,14 @@ bp = Blueprint("jobs", __name__)
 
 
 
-def _get(urn: str, prefix: str, state=None) -> dict:
-    """The stored resource; with `state`, as soon as it changes within the request's `?wait=` seconds."""
+def _get(urn: str, prefix: str, watch=None) -> dict:
+    """The stored resource; with `watch` (what a long poll watches, from the query), as soon as that
+    changes within the request's `?wait=` seconds."""
     id_of(urn, prefix)
     service = current_service()
     db = service.db
-    seconds = waits.wait_seconds(request.args) if state is not None else 0
+    seconds = waits.wait_seconds(request.args) if watch is not None else 0
+    state = watch(request.args) if watch is not None else None
 
     def shown(item):
         if item is None:
@@ -60,12 +62,12 @@ def create_request():
 
 @bp.get("/v2/jobs/requests/<urn>")
 def get_request(urn):
-    return jsonify(render_request(_get(urn, REQUEST, waits.request_state)))
+    return jsonify(render_request(_get(urn, REQUEST, waits.request_watch)))
 
 
 @bp.get("/v2/jobs/<urn>")
 def get_job(urn):
-    item = _get(urn, JOB, waits.job_state)
+    item = _get(urn, JOB, waits.job_watch)
     return jsonify(render_job(item, job_updates.results_of(current_service().db, item)))
 
 

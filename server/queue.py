@@ -26,6 +26,8 @@ SETTLE_PAUSES = (0.01, 0.04)
 RECONCILE_BUSY_PERIODS = 5
 #: While no job runs, the sweep queries every this many periods (sooner once a job starts in this process).
 RECONCILE_IDLE_PERIODS = 5
+#: Execution ARNs of jobs this process started or read, kept while they run (at most this many).
+KNOWN_EXECUTIONS = 4096
 
 
 class MessageQueue:
@@ -62,6 +64,10 @@ class QueueProcessor:
         #: When `reconcile()` last read each running job's execution (virtual seconds); running jobs only.
         self._checked: dict[str, float] = {}
         self._idle = False  # the last sweep found no running job
+        #: job URN -> its execution's ARN (fixed for a job's life): an update message of a job that goes
+        #: on running costs a DescribeExecution, not a read of the job too. Dropped when the job ends.
+        self._executions: dict[str, str] = {}
+        self._executions_lock = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -165,6 +171,7 @@ class QueueProcessor:
         observe.note(PARTICIPANT, "Create Job Resource")
         job_urn = JOB + request_id
         job_updates.create_job(self.db, job_urn, request, execution_arn)
+        self._know(job_urn, execution_arn)
         update = Update().set("status", "FULFILLED").set("job", job_urn).set("updated_at", now())
         self.db.update(request_urn, update, label="Update Request Resource With Job URN", returns="NONE")
         lifecycle.say("job started", job_urn, f"request {request_urn}")
@@ -190,21 +197,27 @@ class QueueProcessor:
 
     # -- job status ---------------------------------------------------------
     def refresh_job(self, job_urn: str, settle: bool = False) -> bool:
-        """Read the execution's status into the job; False if the job is not stored yet."""
+        """Read the execution's status into the job; False if the job is not stored yet.
+
+        The job is read only when its execution's ARN is not known here or the execution has ended.
+        """
+        known = self._executions.get(job_urn)
+        execution = None if known is None else self._settled(known, settle)
+        if execution is not None and execution["status"] == "RUNNING":
+            return True  # nothing changed: nothing read, nothing written
         job = self.db.get(job_urn)
         if job is None or "execution_arn" not in job:
             return False
         if job.get("status") != "RUNNING":
+            self._forget(job_urn)
             return True
-        execution = self._execution(job["execution_arn"])
-        for pause in SETTLE_PAUSES if settle else ():
-            if execution["status"] != "RUNNING":
-                break
-            clock.sleep(pause)
-            execution = self._execution(job["execution_arn"])
+        if execution is None or job["execution_arn"] != known:
+            execution = self._settled(job["execution_arn"], settle)
         status = EXECUTION_TO_JOB.get(execution["status"], "FAILED")
         if status == "RUNNING":
+            self._know(job_urn, job["execution_arn"])
             return True  # nothing changed: nothing written
+        self._forget(job_urn)
         observe.note(PARTICIPANT, f"Job Status {status}")
         error = None
         if status != "COMPLETED":
@@ -219,6 +232,27 @@ class QueueProcessor:
 
     def _execution(self, arn: str) -> dict:
         return self.clients.sfn.describe_execution(executionArn=arn)
+
+    def _settled(self, arn: str, settle: bool) -> dict:
+        """The execution; with `settle`, read again after short pauses while it runs (its last task
+        has just been completed, and the interpreter ends the execution right after)."""
+        execution = self._execution(arn)
+        for pause in SETTLE_PAUSES if settle else ():
+            if execution["status"] != "RUNNING":
+                break
+            clock.sleep(pause)
+            execution = self._execution(arn)
+        return execution
+
+    def _know(self, job_urn: str, execution_arn: str) -> None:
+        with self._executions_lock:
+            if job_urn not in self._executions and len(self._executions) >= KNOWN_EXECUTIONS:
+                self._executions.pop(next(iter(self._executions)))  # the oldest; it is read again if needed
+            self._executions[job_urn] = execution_arn
+
+    def _forget(self, job_urn: str) -> None:
+        with self._executions_lock:
+            self._executions.pop(job_urn, None)
 
     def reconcile(self) -> None:
         """Read the executions of running jobs: ends that no message announced (timeouts) are seen too.

@@ -63,7 +63,7 @@ class Runs:
         """SUBMITTED -> RUNNING; the run as it is now (Conflict if it has finished)."""
         if info["status"] == "SUBMITTED":
             try:
-                info = self.workers.transition(info, "RUNNING", allowed=("SUBMITTED",))
+                info = self.workers.transition(info, "RUNNING", allowed=("SUBMITTED",), explain=False)
             except Conflict:  # a concurrent start won, or the cached copy was behind
                 info = self.workers.get(info["worker"], fresh=True)
         if info["status"] != "RUNNING":
@@ -121,7 +121,7 @@ class Runs:
         """
         failure = dumps({"error": error, "cause": cause})
         try:
-            self.workers.transition(info, "FAILED", allowed=allowed, error=failure)
+            self.workers.transition(info, "FAILED", allowed=allowed, explain=False, error=failure)
         except Conflict:
             return False
         if end_task:

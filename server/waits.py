@@ -6,16 +6,21 @@ to the waiters: a write that changes nothing they watch (a heartbeat, a timestam
 read; any other write, or one whose content is not known, makes them read the item again. A write
 by another process (the queue or the poller running elsewhere) is seen by re-reading the item every
 `recheck` seconds (`Settings.wait_recheck_seconds`).
+
+`?until=STATUS[,STATUS...]` narrows what the waiter watches to the status: the answer comes as soon
+as the resource's status is one of them (or has ended), so a caller that waits for an end asks once,
+not once per run transition.
 """
 
 import time
 
 from .errors import BadRequest
-from .resources import RUN_ATTR
+from .resources import JOB_STATUSES, RUN_ATTR
 
 MAX_WAIT_SECONDS = 20
 JOB_ENDED = ("COMPLETED", "FAILED", "TIMED_OUT", "CANCELLED")
 REQUEST_ENDED = ("FULFILLED", "FAILED")
+REQUEST_STATUSES = ("PENDING", *REQUEST_ENDED)
 
 
 def wait_seconds(args) -> float:
@@ -30,6 +35,29 @@ def wait_seconds(args) -> float:
     if not 0 <= seconds <= MAX_WAIT_SECONDS:  # also NaN
         raise BadRequest(f"'wait' must be a number of seconds from 0 to {MAX_WAIT_SECONDS}, got {raw!r}")
     return seconds
+
+
+def watched(args, state, statuses, ended):
+    """What a long poll watches: `state`, or with an `until` query parameter only whether the status is
+    one it names (BadRequest unless each is one of `statuses`) or has `ended` (it will not change any
+    more)."""
+    raw = args.get("until")
+    if raw is None:
+        return state
+    wanted = tuple(part.strip() for part in raw.split(","))
+    unknown = [part for part in wanted if part not in statuses]
+    if unknown or not raw:
+        raise BadRequest(f"'until' must be a comma-separated list of {', '.join(statuses)}, got {raw!r}")
+    stop = frozenset(wanted) | frozenset(ended)
+    return lambda item: (item.get("status") in stop,)
+
+
+def job_watch(args):
+    return watched(args, job_state, JOB_STATUSES, JOB_ENDED)
+
+
+def request_watch(args):
+    return watched(args, request_state, REQUEST_STATUSES, REQUEST_ENDED)
 
 
 def job_state(item: dict):

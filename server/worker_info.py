@@ -138,8 +138,9 @@ class WorkerInfo:
         except ConditionFailed:
             return self.get(info["worker"], fresh=True)
 
-    def transition(self, info: dict, status: str, allowed=ACTIVE_STATUSES, **fields) -> dict:
-        """Move a run to `status` if it is in one of `allowed`; Conflict otherwise."""
+    def transition(self, info: dict, status: str, allowed=ACTIVE_STATUSES, explain: bool = True, **fields) -> dict:
+        """Move a run to `status` if it is in one of `allowed`; Conflict otherwise (whose message names the
+        run's status, read for it, when `explain`)."""
         update = Update().set("status", status).set("updated_at", now())
         for key, value in fields.items():
             update.set(key, value)
@@ -148,8 +149,8 @@ class WorkerInfo:
         try:
             return self._conditional(info, update, allowed, "Update Worker Info")
         except ConditionFailed:
-            raise Conflict(f"worker run {info['worker']} is {self._status(info)}, "
-                           f"not {' or '.join(allowed)}") from None
+            now_is = self._status(info) if explain else "in another state"
+            raise Conflict(f"worker run {info['worker']} is {now_is}, not {' or '.join(allowed)}") from None
 
     def _status(self, info) -> str:
         item = self.db.get(RUN + info["worker"], label="Get Worker Info")

@@ -269,6 +269,12 @@ def test_wait_for_job_long_polls_with_the_time_left(service, client):
     assert len(waits) == 2 and all(0 < w <= 5 for w in waits)
 
 
+def test_waiting_for_a_job_asks_the_service_to_answer_at_its_end_not_at_each_change(service, client):
+    service.route("GET", f"/v2/jobs/{JOB_URN}", body=statuses("RUNNING", "COMPLETED"))
+    client.wait_for_job(JOB_URN, timeout=5)
+    assert [r["query"]["until"] for r in service.seen] == [["COMPLETED,FAILED,TIMED_OUT,CANCELLED"]] * 2
+
+
 def test_a_long_poll_asks_for_at_most_20_seconds(service, client):
     service.route("GET", "/v2/jobs/requests/r1", body={"urn": "r1", "status": "FULFILLED"})
     client.get_request("r1", wait=60)

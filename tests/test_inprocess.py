@@ -65,9 +65,10 @@ def test_an_update_answer_is_written_while_no_other_update_of_the_item_runs(emul
 
     monkeypatch.setattr(Item, "to_json", slow_to_json)
 
-    def update(name):
+    def update(name):  # ALL_NEW: an answer made of the item (NONE writes none: emulators/dynamodb_update.py)
         dynamodb.update_item(TableName="answers", Key={"k": {"S": "x"}}, UpdateExpression="SET #n = :v",
-                             ExpressionAttributeNames={"#n": name}, ExpressionAttributeValues={":v": {"S": "y"}})
+                             ExpressionAttributeNames={"#n": name}, ExpressionAttributeValues={":v": {"S": "y"}},
+                             ReturnValues="ALL_NEW")
 
     first = threading.Thread(target=update, args=("first",), name="first")
     first.start()

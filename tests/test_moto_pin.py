@@ -435,6 +435,9 @@ COPIED_SINCE = [
     (SER, "ResponseSerializer._serialize_type_blob", "f7aef6c1bfa08af0", "B and BS base64, as dynamodb_serialize"),
     (SER, "ResponseSerializer._base64", "5d463fb07f67ef35", "called by dynamodb_serialize for B and BS"),
     (SER, "ResponseSerializer._default_serialize", "1075795e7d4b8d56", "called by dynamodb_serialize"),
+    (SER, "ResponseSerializer._serialize_result", "c1ece70b00b9d8cb", "wrapped by dynamodb_serialize._serialize_result"),
+    (SER, "BaseJSONSerializer._serialized_result_to_response", "3e0c8fc859552095",
+     "called by dynamodb_serialize._serialize_result with the answer it wrote"),
 ]
 
 
@@ -685,6 +688,141 @@ def test_every_reader_of_the_deferred_ec2_data_is_pinned():
     assert not changed and not gone, (
         f"moto {moto.__version__}: new or changed readers of EC2's instance types or offerings {changed}, "
         f"gone {gone}: check that each reads them through a method, then record them in EC2_DATA_READERS")
+
+
+# inprocess.DirectDispatch and _DirectRequest take these steps of moto, Flask and werkzeug without Flask's contexts
+DIRECT_DISPATCH = [
+    ("moto.moto_server.werkzeug_app", "DomainDispatcherApplication.__call__", "af9976f5e0c4c9bb",
+     "get_application, then the app: DirectDispatch calls get_application and serves or calls the app"),
+    ("moto.moto_server.werkzeug_app", "create_backend_app", "82027a93fc4e2779",
+     "views are convert_to_flask_response, request_class BackendRequest, CORS an after-request function"),
+    ("moto.core.utils", "convert_to_flask_response.__call__", "0fcb99b508f5987d",
+     "reads flask.request only, which DirectDispatch sets through flask.globals._cv_request"),
+    ("flask.app", "Flask.wsgi_app", "bc14c030295bd7e3", "a request context, full_dispatch_request, the response"),
+    ("flask.app", "Flask.full_dispatch_request", "0f1d04f3d1387464",
+     "before-request functions (DirectDispatch serves only apps without any), the view, finalize_request"),
+    ("flask.app", "Flask.dispatch_request", "7b946113c7aa5714", "the matched view called with its arguments"),
+    ("flask.app", "Flask.finalize_request", "19e630399064e88c", "make_response, then process_response"),
+    ("flask.app", "Flask.process_response", "d1b7a4295b2e1c14",
+     "after-request functions in reverse (inprocess._after_request), a session only if not null"),
+    ("flask.app", "Flask.make_response", "0d06b529b46e02f9", "a Response kept; an HTTPException made by force_type"),
+    ("flask.ctx", "RequestContext.push", "2cad53fbb6725174", "an app context, the session, the URL match"),
+    ("flask.app", "Flask.handle_user_exception", "a1abb8d8eb0da2cf",
+     "an HTTP error from a view: BadRequestKeyError shown in debug, trapped ones raised, else handle_http_exception"),
+    ("flask.app", "Flask.handle_http_exception", "1f5bb5703fb9719a", "without error handlers: the exception itself"),
+    ("flask_cors.extension", "CORS.init_app", "3e32bc40c7cc39d3",
+     "an after-request function; its wrap of handle_user_exception adds the headers once, as that function does"),
+    # inprocess._DirectRequest: the form loading of a body that is no form, and root_url, as these answer
+    ("werkzeug.wrappers.request", "Request._load_form_data", "414ee769eaf85763",
+     "the stream for parsing and two empty dicts, for a mimetype the parser does not parse"),
+    ("werkzeug.formparser", "FormDataParser.parse", "48d9a5343f4d7c4a", "parses multipart and urlencoded only"),
+    ("flask.wrappers", "Request._load_form_data", "c1077bc9e557c041", "in debug mode, files get a class of their own"),
+    ("flask.debughelpers", "attach_enctype_error_multidict", "209d6857ee6eab39",
+     "that class changes only the KeyError of a key that is in the form"),
+    ("werkzeug.sansio.request", "Request.root_url", "c1849fb08810839d", "scheme, host and root path only"),
+]
+
+
+@pytest.mark.parametrize("module, qualname, digest, use", DIRECT_DISPATCH, ids=[c[1] for c in DIRECT_DISPATCH])
+def test_steps_the_direct_in_process_path_takes_are_unchanged(module, qualname, digest, use):
+    test_bodies_that_emulators_copies_or_replaces_are_unchanged(module, qualname, digest, use)
+
+
+# -- dynamodb_update: moto's UpdateItem, copied with the parsing kept by text and unread copies skipped --
+DDB = "moto.dynamodb"
+COPIED_BY_DYNAMODB_UPDATE = [
+    (f"{DDB}.responses", "DynamoHandler.update_item", "b99bd1628a4d300f",
+     "copied by dynamodb_update.handler_update_item"),
+    (f"{DDB}.models", "DynamoDBBackend.update_item", "d8e4e02a421005da",
+     "copied by dynamodb_update.backend_update_item"),
+    (f"{DDB}.parsing.validators", "Validator.__init__", "dfd8cf0e78950531",
+     "copied by dynamodb_update._validated (its deep copy of the tree made by dynamodb_update._deepcopy)"),
+    (f"{DDB}.parsing.validators", "Validator.validate", "82a132ef80cf8c97",
+     "copied by dynamodb_update._validated (on its own copy of the tree: dynamodb_update.parsed shares the parsed one)"),
+    (f"{DDB}.parsing.ast_nodes", "DepthFirstTraverser.traverse", "8525da85120e2c89",
+     "copied by dynamodb_update._Walk.traverse"),
+    (f"{DDB}.parsing.ast_nodes", "DepthFirstTraverser.traverse_node_recursively", "6d488dfca00e6927",
+     "copied by dynamodb_update._Walk.traverse"),
+    (f"{DDB}.parsing.ast_nodes", "DepthFirstTraverser.process", "e400bbac4142ff2b",
+     "its first matching map entry is what dynamodb_update._Walk._handler keeps per node type"),
+    (f"{DDB}.parsing.ast_nodes", "DepthFirstTraverser.nodes_to_be_processed", "e400de7ddde69820",
+     "the map's keys, which dynamodb_update._Walk takes once"),
+    (f"{DDB}.parsing.ast_nodes", "DepthFirstTraverser.pre_processing_of_child", "ec59e00991286af2",
+     "does nothing: dynamodb_update._Walk calls only a processor's own"),
+    (f"{DDB}.parsing.validators", "UpdateExpressionValidator.get_ast_processors", "d4a2948030a21151",
+     "called by dynamodb_update._validated, which skips the _ITEM_FREE ones a tree passed"),
+    (f"{DDB}.parsing.expressions", "UpdateExpressionParser.make", "64c08be4650ed404",
+     "its tree depends on the text alone: dynamodb_update.parsed keeps it by text"),
+    (f"{DDB}.parsing.ast_nodes", "Node.__init__", "ed51150343ed81bb",
+     "a node is its attributes (children, parent, type): dynamodb_update._deepcopy copies them"),
+    (f"{DDB}.parsing.ast_nodes", "Node.find_clauses", "d552da49b8150f79",
+     "reads the shared parsed tree without changing it (dynamodb_update.parsed)"),
+    (f"{DDB}.models.dynamo_type", "Item.to_json", "37454a65ca8f1b42",
+     "builds new containers: dynamodb_update writes out the live item where moto writes out a deep copy"),
+    (f"{DDB}.models.dynamo_type", "DynamoType.to_regular_json", "1884d81a13210c1c",
+     "deep-copies nested values for Item.to_json (as above)"),
+    (f"{DDB}.comparisons", "ConditionExpressionParser.parse", "3634b2bc002a08a9",
+     "reads only the text, names and values it was made with: the backend takes the handler's parse "
+     "(dynamodb_update._held_condition)"),
+    (f"{DDB}.comparisons", "ConditionExpressionParser.__init__", "895f351cc1ed0615", "as above"),
+    (f"{DDB}.comparisons", "create_condition_expression_parser", "65ae5d6d70e4b8cb", "as above"),
+    (f"{DDB}.parsing.validators", "ActionCountValidator.verify_action_counts", "298d5ae6c4b09ba6",
+     "reads the tree alone and returns its node: dynamodb_update._ITEM_FREE"),
+    (f"{DDB}.parsing.validators", "OverlappingPathsValidator.check_for_overlapping_paths", "5ec37f3344d8fe4c",
+     "reads the tree and the names and returns its node: dynamodb_update._ITEM_FREE"),
+    (f"{DDB}.parsing.validators", "UpdateHashRangeKeyValidator.check_for_hash_or_range_key", "debe77ace15d27ce",
+     "reads the tree, the names and the key attributes and returns its node: dynamodb_update._ITEM_FREE"),
+] + [
+    # each a literal of the processor's own bound methods, which dynamodb_update._Walk builds once per walk
+    (f"{DDB}.parsing.validators", f"{processor}._processing_map", digest, "read once per walk by dynamodb_update._Walk")
+    for processor, digest in [
+        ("ActionCountValidator", "b0f73cb16f977c69"), ("OverlappingPathsValidator", "f9df4542109f8eb4"),
+        ("UpdateHashRangeKeyValidator", "f09a5534421c8bd9"), ("ExpressionAttributeValueProcessor", "6e46d74a12afe771"),
+        ("ExpressionAttributeResolvingProcessor", "3a2569babb4a9f92"),
+        ("UpdateExpressionFunctionEvaluator", "024dcc37b0af8613"), ("NoneExistingPathChecker", "bdcff7de7d2d4758"),
+        ("ExecuteOperations", "4975cef2ca3275a2"), ("TypeMismatchValidator", "a36836b861e8759c"),
+        ("EmptyStringKeyValueValidator", "45d3e2d69744c6a8")]
+]
+
+
+@pytest.mark.parametrize("module, qualname, digest, use", COPIED_BY_DYNAMODB_UPDATE,
+                         ids=[c[1] for c in COPIED_BY_DYNAMODB_UPDATE])
+def test_bodies_that_dynamodb_update_copies_or_relies_on_are_unchanged(module, qualname, digest, use):
+    test_bodies_that_emulators_copies_or_replaces_are_unchanged(module, qualname, digest, use)
+
+
+# inprocess._DirectCalls makes a JSON-protocol call with these steps of botocore's, and skips the rest.
+DIRECT_CALLS = [
+    ("botocore.client", "BaseClient._make_api_call", "92aaecbfe8af56c6",
+     "the pipeline _DirectCalls takes the steps of: parameters, serializer, before-call, request, after-call"),
+    ("botocore.client", "BaseClient._emit_api_params", "45a6d2638df43242", "provide-client-params, before-parameter-build"),
+    ("botocore.client", "BaseClient._convert_to_request_dict", "efaaf7c080dca22a", "the serializer's request dict, User-Agent"),
+    ("botocore.endpoint", "Endpoint._send_request", "d73b3f70a533062f", "RetryAttempts of a first attempt's answer: 0"),
+    ("botocore.endpoint", "Endpoint._do_get_response", "68bf814cf1b08cc1", "the parser given a response dict"),
+    ("botocore.endpoint", "convert_to_response_dict", "df0e30abdfe11ee3", "headers, status_code, body, context"),
+    ("botocore.signers", "RequestSigner.sign", "77391ea75d9d2fb0", "the before-sign event _DirectCalls emits"),
+    ("botocore.handlers", "generate_idempotent_uuid", "2460cab92d4c77a3", "called by _DirectCalls"),
+    ("botocore.handlers", "_handle_request_validation_mode_member", "da298b530732fe30", "S3's checksums only: skipped"),
+    ("botocore.handlers", "add_recursion_detection_header", "d35febb3f71ee9dd", "AWS Lambda only: skipped"),
+]
+
+
+@pytest.mark.parametrize("module, qualname, digest, use", DIRECT_CALLS, ids=[c[1] for c in DIRECT_CALLS])
+def test_steps_of_botocore_that_direct_calls_take_or_skip_are_unchanged(module, qualname, digest, use):
+    test_bodies_that_emulators_copies_or_replaces_are_unchanged(module, qualname, digest, use)
+
+
+@pytest.mark.parametrize("package", ["flask", "werkzeug", "flask-cors", "boto3", "botocore"])
+def test_packages_whose_internals_emulators_relies_on_are_the_pinned_versions(package):
+    from importlib.metadata import version
+
+    cfg = configparser.ConfigParser()
+    cfg.read(os.path.join(ROOT, "setup.cfg"))
+    pins = {line.split("==")[0].strip().lower(): line.split("==")[1].strip()
+            for line in cfg["options"]["install_requires"].splitlines() if "==" in line}
+    assert pins.get(package) == version(package), (
+        f"setup.cfg pins {package}=={pins.get(package)} but {version(package)} is installed: check the pins of "
+        "tests/test_moto_pin.py before moving it")
 
 
 def test_every_write_of_an_item_goes_through_what_dynamodb_index_follows():

@@ -184,6 +184,14 @@ def test_a_bad_wait_is_a_400_naming_it(stepped, api, bad):
     assert body["error"]["code"] == "BadRequest" and "'wait'" in body["error"]["message"]
 
 
+@pytest.mark.parametrize("bad", ["", "DONE", "RUNNING,", "running", "PENDING"])
+def test_a_bad_until_is_a_400_naming_it(stepped, api, bad):
+    job_def, _ = one_step_job(api)
+    job_urn = start_job(stepped, api, job_def)
+    body = api("GET", f"/v2/jobs/{job_urn}?wait=1&until={bad}", 400)
+    assert body["error"]["code"] == "BadRequest" and "'until'" in body["error"]["message"]
+
+
 def test_a_task_taken_but_never_submitted_fails_its_run_and_its_job(stepped, api):
     job_def, worker = one_step_job(api)
     job_urn = start_job(stepped, api, job_def)
@@ -281,3 +289,42 @@ def test_reconcile_reads_a_busy_job_once_and_sees_its_end_once_it_is_quiet(stepp
         time.sleep(0.1)
         stepped.queue.reconcile()
     assert api("GET", f"/v2/jobs/{job_urn}", 200)["status"] in ("CANCELLED", "FAILED")
+
+
+@pytest.mark.parametrize("started_here", [True, False], ids=["started-here", "started-by-another-process"])
+def test_update_messages_end_the_job_whether_or_not_this_queue_started_it(stepped, api, started_here):
+    from server.queue import QueueProcessor
+
+    job_def, worker = one_step_job(api)
+    job_urn = start_job(stepped, api, job_def)
+    queue = stepped.queue if started_here else QueueProcessor(stepped)  # a queue process that knows nothing
+    try:
+        info = stepped.runs.start(take_task(stepped, worker))
+        stepped.queue.send({"type": "update-job", "job": job_urn, "worker": info["worker"]}, "test")
+        while queue.run_once(wait=0):  # an update while the job runs: nothing changes
+            pass
+        assert api("GET", f"/v2/jobs/{job_urn}", 200)["status"] == "RUNNING"
+        stepped.runs.finish(info, "SUCCEEDED", {"output": {"ok": started_here}})  # sends the update message
+        deadline = time.monotonic() + 20
+        while api("GET", f"/v2/jobs/{job_urn}", 200)["status"] == "RUNNING":
+            assert time.monotonic() < deadline, "the job stayed RUNNING"
+            queue.run_once(wait=0)
+        job = api("GET", f"/v2/jobs/{job_urn}", 200)
+        assert job["status"] == "COMPLETED" and job["output"] == {"ok": started_here}
+        assert job_urn not in queue._executions  # what the queue kept of the job went with its end
+    finally:
+        if not started_here:
+            queue.stop()
+
+
+def test_the_queue_keeps_at_most_a_bounded_number_of_execution_arns(stepped, monkeypatch):
+    from server import queue as queue_module
+
+    monkeypatch.setattr(queue_module, "KNOWN_EXECUTIONS", 3)
+    processor = queue_module.QueueProcessor(stepped)
+    try:
+        for n in range(10):
+            processor._know(f"urn:jobservice:job:{n}", f"arn:{n}")
+        assert processor._executions == {f"urn:jobservice:job:{n}": f"arn:{n}" for n in (7, 8, 9)}
+    finally:
+        processor.stop()

@@ -9,7 +9,9 @@ from hypothesis import strategies as st
 from server.dynamodb_connection import Changes
 from server.errors import BadRequest
 from server.service import ErrorLog
-from server.waits import MAX_WAIT_SECONDS, job_state, request_state, read, wait_seconds
+from server.waits import (MAX_WAIT_SECONDS, REQUEST_STATUSES, job_state, job_watch, read, request_state,
+                          request_watch, wait_seconds)
+from server.resources import JOB_STATUSES
 
 
 @given(st.floats(min_value=0, max_value=MAX_WAIT_SECONDS))
@@ -166,3 +168,59 @@ def test_a_write_of_unknown_content_makes_the_waiter_read():
     threading.Timer(0.02, db.write, kwargs={"heartbeat": 1}).start()
     read(db, JOB["urn"], 0.3, job_state, recheck=60)
     assert db.reads >= 2
+
+
+def test_without_until_a_long_poll_watches_status_workers_and_results():
+    assert job_watch({}) is job_state and request_watch({}) is request_state
+
+
+def test_until_answers_at_the_named_status_not_at_the_changes_before_it():
+    db = OneItem(JOB)  # each write makes the waiter read: the writer goes on only once it has seen the last
+    reads = [threading.Event() for _ in range(4)]
+    get = db.get
+    db.get = lambda urn: (get(urn), reads[db.reads - 1].set())[0]
+
+    def writer():
+        for n, fields in enumerate(({"result_count": 2}, {"run_w1": {"worker": "w1", "status": "SUCCEEDED"}},
+                                    {"status": "COMPLETED"})):
+            if not reads[n].wait(10):
+                return  # the waiter answered already: its assertion fails
+            db.write(**fields)
+
+    threading.Thread(target=writer, daemon=True).start()
+    answer = read(db, JOB["urn"], 20, job_watch({"until": "COMPLETED"}), recheck=60)
+    assert answer["status"] == "COMPLETED" and answer["result_count"] == 2
+
+
+def test_until_answers_at_once_when_the_status_is_there_or_has_ended_otherwise():
+    for status, until in (("RUNNING", "RUNNING"), ("FAILED", "COMPLETED"), ("CANCELLED", "RUNNING,COMPLETED")):
+        db = OneItem({**JOB, "status": status})
+        assert read(db, JOB["urn"], 20, job_watch({"until": until}))["status"] == status
+        assert db.reads == 1
+
+
+def test_until_of_a_request_answers_when_it_is_fulfilled():
+    pending = {"urn": "urn:jobservice:request:1", "status": "PENDING", "job": None}
+    db = FedItem(pending)
+    threading.Timer(0.02, db.write, kwargs={"status": "FULFILLED", "job": "j"}).start()
+    assert read(db, pending["urn"], 20, request_watch({"until": "FULFILLED"}), recheck=60)["job"] == "j"
+
+
+@given(st.lists(st.sampled_from(JOB_STATUSES), min_size=1).map(",".join))
+def test_any_list_of_job_statuses_is_a_valid_until(raw):
+    watch = job_watch({"until": raw})
+    assert watch({"status": raw.split(",")[0]}) == (True,)
+    assert watch({"status": "RUNNING"}) == (("RUNNING" in raw.split(",")),)
+
+
+@given(st.text().filter(lambda t: not all(part.strip() in JOB_STATUSES for part in t.split(","))))
+def test_any_other_until_is_a_400_naming_the_parameter(raw):
+    with pytest.raises(BadRequest) as raised:
+        job_watch({"until": raw})
+    assert "'until'" in raised.value.message
+
+
+def test_a_request_until_names_request_statuses():
+    with pytest.raises(BadRequest):
+        request_watch({"until": "COMPLETED"})
+    assert request_watch({"until": ",".join(REQUEST_STATUSES)})({"status": "PENDING"}) == (True,)

@@ -1,0 +1,312 @@
+"""emulators/dynamodb_update.py answers UpdateItem exactly as stock moto does, errors included.
+
+Each example builds two identical tables in two moto backends of this process (accounts of their
+own, no server) and applies the same generated UpdateItem requests to both through moto's handler:
+one as a request of the harness's server (the fast path), one as a plain moto request. The answer
+(or the error's type, code and body), every stored item and the stream's images must be the same.
+"""
+
+import contextlib
+import json
+import string
+
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from moto.dynamodb.models import dynamodb_backends
+from moto.dynamodb.responses import DynamoHandler
+
+from emulators import dynamodb_update, scope
+
+REGION = "us-east-1"
+FAST, STOCK = "000000000101", "000000000102"
+NAMES = ["a", "b", "c", "m", "l", "s", "n", "pk", "sk", "status"]
+
+
+@contextlib.contextmanager
+def harness_request():
+    """As while the harness's own server answers a request (emulators/scope.py)."""
+    previous = getattr(scope._local, "environ", None)
+    scope._local.environ = {"REQUEST_METHOD": "POST"}
+    try:
+        yield
+    finally:
+        scope._local.environ = previous
+
+
+# -- values and items ---------------------------------------------------------------------------------
+def _number():
+    return st.integers(-50, 50).map(str) | st.sampled_from(["1.5", "0", "-0.25", "1e3"])
+
+
+scalars = st.one_of(
+    st.builds(lambda v: {"S": v}, st.text(string.ascii_lowercase, max_size=3)),
+    st.builds(lambda v: {"N": v}, _number()),
+    st.builds(lambda v: {"BOOL": v}, st.booleans()),
+    st.just({"NULL": True}),
+    st.builds(lambda v: {"B": v}, st.sampled_from(["YWJj", "eHl6", ""])),
+    st.builds(lambda v: {"BS": v}, st.lists(st.sampled_from(["YWJj", "eHl6"]), min_size=1, max_size=2, unique=True)),
+    st.builds(lambda v: {"SS": v}, st.lists(st.sampled_from("xyzw"), min_size=1, max_size=3, unique=True)),
+    st.builds(lambda v: {"NS": v}, st.lists(st.sampled_from(["1", "2", "3", "4"]), min_size=1, max_size=3,
+                                            unique=True)),
+)
+values = st.recursive(scalars, lambda inner: st.one_of(
+    st.builds(lambda v: {"L": v}, st.lists(inner, max_size=3)),
+    st.builds(lambda v: {"M": v}, st.dictionaries(st.sampled_from(["a", "b", "x", "y"]), inner, max_size=3))),
+    max_leaves=6)
+items = st.dictionaries(st.sampled_from(["a", "b", "c", "m", "l", "s", "n", "status"]), values, max_size=6)
+
+
+# -- expressions --------------------------------------------------------------------------------------
+@st.composite
+def paths(draw, names: dict, first=None):
+    """A path: an attribute (`first` if given; plain or a #placeholder) then map keys and list indexes."""
+    def element(attribute=None):
+        attribute = attribute or draw(st.sampled_from(NAMES + ["x"]))
+        if attribute == "status" or draw(st.booleans()):  # a reserved word: plain, it is an error
+            placeholder = f"#{attribute}{draw(st.sampled_from(['', '1']))}"
+            names[placeholder] = attribute
+            return placeholder
+        return attribute
+
+    text = element(first)
+    for _ in range(draw(st.sampled_from([0] * (3 if first is None else 8) + [1, 2]))):
+        text += f"[{draw(st.integers(0, 3))}]" if draw(st.booleans()) else f".{element()}"
+    return text
+
+
+@st.composite
+def operands(draw, names: dict, vals: dict, depth=0):
+    def value():
+        placeholder = f":{draw(st.sampled_from('vwxyz'))}{len(vals)}"
+        vals[placeholder] = draw(values)
+        return placeholder
+
+    kind = draw(st.sampled_from(["value"] * 4 + ["path", "if_not_exists", "list_append", "arithmetic"]
+                                if depth < 2 else ["value", "path"]))
+    if kind == "value":
+        return value()
+    if kind == "path":
+        return draw(paths(names))
+    if kind == "if_not_exists":
+        return f"if_not_exists({draw(paths(names))}, {draw(operands(names, vals, depth + 1))})"
+    if kind == "list_append":
+        return f"list_append({draw(operands(names, vals, depth + 1))}, {draw(operands(names, vals, depth + 1))})"
+    return f"{draw(operands(names, vals, depth + 1))} {draw(st.sampled_from('+-'))} " \
+           f"{draw(operands(names, vals, depth + 1))}"
+
+
+@st.composite
+def requests(draw):
+    """An UpdateItem request body (valid or not), without TableName and Key."""
+    names, vals = {}, {}
+    clauses = []
+    # Each action its own attribute, mostly (two actions on one path, or on a key, are errors)
+    targets = iter(draw(st.permutations(["a", "b", "c", "m", "l", "s", "n", "x", "status", "y", "z"])))
+    target = lambda: paths(names, None if draw(st.integers(0, 15)) == 0 else next(targets))  # noqa: E731
+    keywords = st.sampled_from(["SET", "REMOVE", "ADD", "DELETE"])
+    twice = draw(st.integers(0, 30)) == 0  # a clause given twice is an error
+    for keyword in draw(st.lists(keywords, min_size=1, max_size=3, unique=not twice)):
+        actions = []
+        for _ in range(draw(st.integers(1, 2))):
+            if keyword == "SET":
+                actions.append(f"{draw(target())} = {draw(operands(names, vals))}")
+            elif keyword == "REMOVE":
+                actions.append(draw(target()))
+            else:
+                placeholder = f":{keyword.lower()}{len(vals)}"
+                vals[placeholder] = draw(scalars if draw(st.booleans()) else values)
+                actions.append(f"{draw(target())} {placeholder}")
+        clauses.append(f"{keyword} {', '.join(actions)}")
+    expression = " ".join(clauses)
+    mangle = draw(st.sampled_from(["none"] * 24 + ["spaces", "garbage", "empty", "unused name", "unused value",
+                                                  "missing value", "missing name", "lower"]))
+    if mangle == "spaces":
+        expression = f"  {expression.replace(' = ', '=').replace(', ', ' ,  ')} "
+    elif mangle == "garbage":
+        expression += draw(st.sampled_from([" ,", " SET", " (", " = :q", " a b", " REMOVE #", "[x]"]))
+    elif mangle == "empty":
+        expression = "  "
+    elif mangle == "unused name":
+        names["#unused"] = "zz"
+    elif mangle == "unused value":
+        vals[":unused"] = {"S": "zz"}
+    elif mangle == "missing value" and vals:
+        vals.pop(sorted(vals)[0])
+    elif mangle == "missing name" and names:
+        names.pop(sorted(names)[0])
+    elif mangle == "lower":
+        expression = expression.lower()
+    body = {"UpdateExpression": expression}
+    condition = draw(st.sampled_from([None] * 12 + ["attribute_exists(a)", "attribute_not_exists(b)", "#cs = :cv",
+                                      "size(l) > :cn", "attribute_exists(m.x) OR n < :cn", "a =="]))
+    if condition:
+        body["ConditionExpression"] = condition
+        if "#cs" in condition:
+            names["#cs"] = "status"
+            vals[":cv"] = draw(st.sampled_from([{"S": "RUNNING"}, {"S": "x"}]))
+        if ":cn" in condition:
+            vals[":cn"] = {"N": draw(st.sampled_from(["0", "1", "3"]))}
+        if draw(st.booleans()):
+            body["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+    if names:
+        body["ExpressionAttributeNames"] = names
+    if vals or draw(st.integers(0, 20)) == 0:
+        body["ExpressionAttributeValues"] = vals
+    returns = draw(st.sampled_from([None, "NONE", "ALL_OLD", "ALL_NEW", "UPDATED_OLD", "UPDATED_NEW"] * 3 + ["all_new"]))
+    if returns:
+        body["ReturnValues"] = returns
+    return body
+
+
+tables = st.fixed_dictionaries({
+    "range": st.booleans(),
+    "stream": st.sampled_from([None, "NEW_AND_OLD_IMAGES", "OLD_IMAGE", "KEYS_ONLY"]),
+})
+
+
+# -- the two sides ------------------------------------------------------------------------------------
+def _backend(account):
+    return dynamodb_backends[account][REGION]
+
+
+def _create(account, name, spec, stored):
+    schema = [{"AttributeName": "pk", "KeyType": "HASH"}]
+    attrs = [{"AttributeName": "pk", "AttributeType": "S"}]
+    if spec["range"]:
+        schema.append({"AttributeName": "sk", "KeyType": "RANGE"})
+        attrs.append({"AttributeName": "sk", "AttributeType": "N"})
+    streams = {"StreamEnabled": True, "StreamViewType": spec["stream"]} if spec["stream"] else None
+    backend = _backend(account)
+    backend.create_table(name, schema=schema, throughput=None, attr=attrs, global_indexes=None, indexes=None,
+                         streams=streams, billing_mode="PAY_PER_REQUEST", sse_specification=None, tags=[],
+                         deletion_protection_enabled=None, warm_throughput=None)
+    for item in stored:
+        backend.put_item(name, item)
+
+
+def _update(account, body):
+    handler = DynamoHandler()
+    handler.current_account, handler.region = account, REGION
+    handler.body = json.loads(json.dumps(body))  # each side gets its own request, as from the wire
+    try:
+        return "answer", handler.update_item().result
+    except Exception as exc:  # noqa: BLE001 - the error is the outcome compared
+        return "error", type(exc).__name__, getattr(exc, "code", None), getattr(exc, "description", str(exc))
+
+
+def _state(account, name):
+    table = _backend(account).get_table(name)
+    stored = sorted(json.dumps(item.to_json(), sort_keys=True, default=repr) for item in table.all_items())
+    stream = [{k: v for k, v in record.record["dynamodb"].items() if k in ("Keys", "NewImage", "OldImage")}
+              | {"event": record.record["eventName"]} for record in (table.stream_shard.items if table.stream_shard
+                                                                     else [])]
+    return stored, stream
+
+
+_examples = iter(range(10 ** 9))
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=tables, stored=st.lists(items, max_size=2), updates=st.lists(
+    st.tuples(st.integers(0, 2), requests()), min_size=1, max_size=4))
+def test_a_harness_update_answers_and_stores_what_stock_moto_does(spec, stored, updates):
+    dynamodb_update.install()
+    name = f"t{next(_examples)}"
+    key_of = (lambda i: {"pk": {"S": f"k{i}"}, "sk": {"N": str(i)}}) if spec["range"] else (
+        lambda i: {"pk": {"S": f"k{i}"}})
+    stored = [{**attributes, **key_of(i)} for i, attributes in enumerate(stored)]
+    for account in (FAST, STOCK):
+        _create(account, name, spec, stored)
+    try:
+        for which, body in updates:  # key 2 (or beyond the stored items): an item the update creates
+            request = {"TableName": name, "Key": key_of(which), **body}
+            with harness_request():
+                fast = _update(FAST, request)
+            stock = _update(STOCK, request)
+            assert fast == stock, request
+            event(f"{fast[0]} {fast[1] if fast[0] == 'error' else body.get('ReturnValues')}")
+            assert _state(FAST, name) == _state(STOCK, name), request
+    finally:
+        for account in (FAST, STOCK):
+            _backend(account).delete_table(name)
+
+
+def test_the_same_expression_text_with_other_values_and_items_updates_each_as_moto():
+    """The parsed expression is kept by its text: the next request with that text gets its own values."""
+    dynamodb_update.install()
+    spec = {"range": False, "stream": "NEW_AND_OLD_IMAGES"}
+    for account in (FAST, STOCK):
+        _create(account, "same-text", spec, [{"pk": {"S": "k0"}, "l": {"L": []}, "n": {"N": "1"}}])
+    try:
+        for i in range(3):
+            request = {"TableName": "same-text", "Key": {"pk": {"S": f"k{i % 2}"}}, "ReturnValues": "UPDATED_NEW",
+                       "UpdateExpression": "SET #n0 = :v1, l = list_append(if_not_exists(l, :v2), :v3) ADD n :v4",
+                       "ExpressionAttributeNames": {"#n0": f"run_{i}"},
+                       "ExpressionAttributeValues": {":v1": {"M": {"status": {"S": f"s{i}"}}}, ":v2": {"L": []},
+                                                     ":v3": {"L": [{"N": str(i)}]}, ":v4": {"N": str(i)}}}
+            with harness_request():
+                fast = _update(FAST, request)
+            assert fast == _update(STOCK, request)
+            assert fast[0] == "answer" and fast[1]["Attributes"][f"run_{i}"] == {"M": {"status": {"S": f"s{i}"}}}
+        assert _state(FAST, "same-text") == _state(STOCK, "same-text")
+    finally:
+        for account in (FAST, STOCK):
+            _backend(account).delete_table("same-text")
+
+
+SAME_TEXTS = ["SET #a = :v, #b = :w", "SET #a = :v REMOVE #b", "SET #a = :v, x = :w", "SET #a.x = :v, #b = :w",
+              "ADD #a :n SET #b = if_not_exists(#b, :w)"]
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(SAME_TEXTS),
+                          st.fixed_dictionaries({"#a": st.sampled_from(["pk", "x", "x.x", "run_1", "run_2", "a"]),
+                                                 "#b": st.sampled_from(["pk", "x", "run_1", "run_2", "run_3", "b"])})),
+                min_size=2, max_size=8))
+def test_one_text_with_names_that_change_is_checked_as_moto_checks_it(changes):
+    """The checks a tree passed are kept for names that are the same to them: a key, a duplicate is still seen."""
+    dynamodb_update.install()
+    name = f"t{next(_examples)}"
+    for account in (FAST, STOCK):
+        _create(account, name, {"range": False, "stream": None}, [{"pk": {"S": "k0"}, "x": {"M": {}}}])
+    try:
+        for text, names in changes:
+            request = {"TableName": name, "Key": {"pk": {"S": "k0"}}, "UpdateExpression": text,
+                       "ExpressionAttributeNames": names, "ReturnValues": "ALL_NEW",
+                       "ExpressionAttributeValues": {k: v for k, v in {":v": {"S": "v"}, ":w": {"N": "2"},
+                                                                       ":n": {"N": "1"}}.items() if k in text}}
+            with harness_request():
+                fast = _update(FAST, request)
+            assert fast == _update(STOCK, request), request
+            assert _state(FAST, name) == _state(STOCK, name), request
+    finally:
+        for account in (FAST, STOCK):
+            _backend(account).delete_table(name)
+
+
+def test_outside_the_harness_requests_update_item_is_moto_s_own(monkeypatch):
+    """A `mock_aws` of the same process gets stock moto, which parses the expression in the handler and
+    again in the backend of every request; the harness's requests parse a text once. (The comparisons
+    above rest on this: their stock side is a request outside the harness's.)"""
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    dynamodb_update.install()
+    dynamodb_update.parsed.cache_clear()
+    parses = []
+    stock_make = UpdateExpressionParser.make
+    monkeypatch.setattr(UpdateExpressionParser, "make",
+                        classmethod(lambda cls, text: parses.append(text) or stock_make(text)))
+    for account in (FAST, STOCK):
+        _create(account, "gate", {"range": False, "stream": None}, [])
+    try:
+        text = "SET gate_check_attribute = :v"
+        for i in range(2):
+            request = {"TableName": "gate", "Key": {"pk": {"S": "k"}}, "UpdateExpression": text,
+                       "ExpressionAttributeValues": {":v": {"N": str(i)}}}
+            assert _update(STOCK, request)[0] == "answer"
+            with harness_request():
+                assert _update(FAST, request)[0] == "answer"
+        assert parses.count(text) == 2 * 2 + 1
+    finally:
+        for account in (FAST, STOCK):
+            _backend(account).delete_table("gate")
