@@ -374,3 +374,27 @@ def test_a_write_moto_makes_outside_the_harness_requests_is_seen_by_the_next_ind
         assert _active(ddb, table, "job") == ["b"]
     finally:
         ddb.delete_table(TableName=table)
+
+
+def test_the_extensions_write_items_only_where_the_side_index_follows():
+    """emulators/ changes DynamoDB items through Table.put_item and Table.delete_item (retention), or in place only
+    inside DynamoDBBackend.update_item (dynamodb_update's backend_update_item): each is followed. A new writer
+    must go through them, or tell dynamodb_index."""
+    import os
+    import re
+
+    root = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "emulators")
+    writes = re.compile(r"UpdateExpressionExecutor\(|update_with_attribute_updates\(|\.attrs\[[^]]*\]\s*=|"
+                        r"\.items\[[^]]*\]\s*=|\.items\.pop\(|\.put_item\(|\.delete_item\(")
+    found = {}
+    for name in sorted(os.listdir(root)):
+        if name.endswith(".py") and name != "dynamodb_index.py":
+            with open(os.path.join(root, name), encoding="utf-8") as f:
+                found.update({(name, m.group(0)): True for m in writes.finditer(f.read())})
+    assert sorted(found) == [
+        ("dynamodb_update.py", ".put_item("), ("dynamodb_update.py", "UpdateExpressionExecutor("),
+        ("dynamodb_update.py", "update_with_attribute_updates("),
+        ("retention.py", ".delete_item("), ("retention.py", ".put_item(")]
+    from emulators import dynamodb_update
+
+    assert dynamodb_update._FAST[(dynamodb_update.DynamoDBBackend, "update_item")] is dynamodb_update.backend_update_item
