@@ -16,7 +16,7 @@ import time
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import asl, clock, lifecycle, observe
-from .dynamodb_connection import JOBS_CREATED
+from .dynamodb_connection import JOBS_CREATED, Written
 from .errors import ServiceUnavailable
 from .resources import JOB, WORKER, aws_name
 
@@ -37,7 +37,8 @@ class ActivityPoller:
         self.runs = service.runs
         self._report_error = service.report_error
         self._stop = threading.Event()
-        self._wake = threading.Event()
+        #: Set by each job created in this process (with its workers) and by stop().
+        self._wake = Written()
         self._lock = threading.Lock()
         #: The activities running jobs use now, and the thread polling each.
         self._wanted: set[str] = set()
@@ -64,6 +65,10 @@ class ActivityPoller:
                 unknown.add(job["definition"])
         for urn in unknown:
             workers.update((self.db.get(urn, label="Get Job Definition") or {}).get("workers") or ())
+        return self._activities(workers)
+
+    def _activities(self, workers) -> set[str]:
+        """The activity ARNs of these worker URNs."""
         missing = [w for w in workers if w not in self._activity_of]
         if missing:
             if len(self._activity_of) > 10_000:  # a bound, not an expiry: the entries are tiny
@@ -73,9 +78,18 @@ class ActivityPoller:
                     self._activity_of[urn] = item["activity_arn"]
         return {self._activity_of[w] for w in workers if w in self._activity_of}
 
-    def discover_once(self) -> set[str]:
-        """Poll each activity running jobs use (a thread each, started if missing); return them."""
-        wanted = self.wanted()
+    def discover_once(self, workers=None) -> set[str]:
+        """Poll each activity running jobs use (a thread each, started if missing); return them.
+
+        With `workers` (the worker URNs of jobs just created in this process), poll their activities
+        too, without reading the running jobs: the next full discovery drops what no job uses.
+        """
+        if workers is None:
+            wanted = self.wanted()
+        else:
+            added = self._activities(workers)
+            with self._lock:
+                wanted = self._wanted | added
         with self._lock:
             self._wanted = wanted
             for arn in wanted:
@@ -207,10 +221,15 @@ class ActivityPoller:
         with self.db.changes.watch(JOBS_CREATED, event=self._wake):  # a job created in this process wakes it
             while not self._stop.is_set():
                 try:
-                    if self._wake.is_set() or time.monotonic() - last_discovery >= self.settings.discover_seconds:
-                        self._wake.clear()
-                        last_discovery = time.monotonic()
-                        self.discover_once()
+                    due = time.monotonic() - last_discovery >= self.settings.discover_seconds
+                    if self._wake.is_set() or due:
+                        created = self._wake.take()  # the workers of each job created here since
+                        known = [item.get("workers") if item else None for item in created]
+                        if known and all(known) and not due:
+                            self.discover_once({urn for workers in known for urn in workers})
+                        else:
+                            last_discovery = time.monotonic()
+                            self.discover_once()
                     # Batch jobs are watched every `batch_watch_seconds` of the clock, not on each new job;
                     # while no job runs (none was found at the last discovery), every WATCH_IDLE_PERIODS of them.
                     every = self.settings.batch_watch_seconds * (1 if self._wanted else WATCH_IDLE_PERIODS)

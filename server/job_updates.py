@@ -28,7 +28,7 @@ def create_job(db, job_urn: str, request: dict, execution_arn: str) -> None:
                   label="Add Job Resource", returns="NONE")
     except ConditionFailed:
         return  # a redelivered request of a job that has ended
-    db.changes.notify(JOBS_CREATED)
+    db.changes.notify(JOBS_CREATED, {"workers": list(request.get("workers") or [])})  # what the poller polls
 
 
 def set_run(db, job_urn: str, worker_id: str, allowed=None, **fields) -> bool:

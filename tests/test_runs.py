@@ -328,3 +328,21 @@ def test_the_queue_keeps_at_most_a_bounded_number_of_execution_arns(stepped, mon
         assert processor._executions == {f"urn:jobservice:job:{n}": f"arn:{n}" for n in (7, 8, 9)}
     finally:
         processor.stop()
+
+
+def test_a_job_created_here_is_polled_at_once_and_dropped_by_the_next_full_discovery(stepped, api):
+    poller = stepped.poller
+    job_def, worker = one_step_job(api)
+    created = []
+    with stepped.db.changes.watch("urn:jobservice:job:*") as written:  # what the poller's loop is told
+        job_urn = start_job(stepped, api, job_def)
+        created = written.take()
+    assert created == [{"workers": [worker["urn"]]}]
+    assert worker["activity_arn"] in poller.discover_once({worker["urn"]})  # no read of the running jobs
+    assert worker["activity_arn"] in poller.polling()
+    deadline = time.monotonic() + 20
+    while not [r for r in stepped.worker_info.running() if r["job"] == job_urn]:  # its task was taken
+        assert time.monotonic() < deadline, "the poll thread did not take the task"
+        time.sleep(0.01)
+    api("POST", f"/v2/jobs/{job_urn}/cancel", 200)
+    assert worker["activity_arn"] not in poller.discover_once()  # a full discovery: no running job uses it
