@@ -1,11 +1,12 @@
 """Benchmark: CPU per in-process AWS call of the service, through the whole WSGI app and through the direct path.
 
-One embedded service; two sets of the service's own clients (server/clients.py) on the same moto:
-one with `EmbeddedAWS.transport(direct=False)` (werkzeug's EnvironBuilder, run_wsgi_app, moto's
-domain dispatcher, Flask), one with the service's transport (direct). Each operation runs
-alternately on both, single thread, and the thread CPU per call is printed with the ratio, and
-split by layer: botocore's client side (the rest), the transport (environ, WSGI chain, answer),
-and moto's `call_action` (the handler) inside it.
+One embedded service; three sets of the service's own clients (server/clients.py) on the same moto:
+"wsgi" with `EmbeddedAWS.transport(direct=False)` (werkzeug's EnvironBuilder, run_wsgi_app, moto's
+domain dispatcher, Flask) and botocore's whole pipeline, "direct" with the direct transport and
+botocore's whole pipeline, "service" as the service has them (the direct transport, and botocore's
+pipeline skipped: inprocess._DirectCalls). Each operation runs alternately on each, single thread,
+and the thread CPU per call is printed with the ratios, and split by layer: the client side (the
+rest), the transport (environ, WSGI chain, answer), and moto's `call_action` (the handler) inside it.
 With --jobs N, then N trivial two-step jobs (bench/throughput.py's), one at a time, on a service
 whose transport is the WSGI one and on one whose transport is the direct one: this process's CPU
 per job (moto, the service, the client; workers apart), and the ratio.
@@ -45,6 +46,16 @@ def _timed(owner, name: str, label: str) -> None:
             LAYERS[label] += time.thread_time() - start
 
     setattr(owner, name, timed)
+
+
+class _Pipeline:
+    """A transport given to clients that keep botocore's whole pipeline (no `_DirectCalls`)."""
+
+    def __init__(self, transport):
+        self.transport = transport
+
+    def attach(self, events, client=None) -> None:
+        self.transport.attach(events)
 
 
 def operations(clients, table: str, queue: str, execution: str) -> dict:
@@ -97,14 +108,16 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternations of the two paths (default 3)")
     parser.add_argument("--jobs", type=int, default=0, help="also CPU per job over N jobs on each path (default 0)")
     args = parser.parse_args()
-    _timed(inprocess.InProcessTransport, "__call__", "transport")
+    _timed(inprocess.InProcessTransport, "respond", "transport")
     _timed(moto_responses.BaseResponse, "call_action", "call_action")
     with RunningService() as running:
         service = running.service
         table = service.settings.names.table
-        paths = {"wsgi": Clients(service.settings, transport=running.aws.transport(direct=False)),
-                 "direct": service.clients}
+        paths = {"wsgi": Clients(service.settings, transport=_Pipeline(running.aws.transport(direct=False))),
+                 "direct": Clients(service.settings, transport=_Pipeline(running.aws.transport())),
+                 "service": service.clients}
         assert service.clients._transport.direct, "the service's transport is the direct one"
+        assert isinstance(service.clients.dynamodb._make_api_call, inprocess._DirectCalls)
         direct = paths["direct"]
         direct.dynamodb.put_item(TableName=table, Item={"urn": {"S": "urn:bench:inprocess"}, "kind": {"S": "job"}})
         queue = direct.sqs.create_queue(QueueName="bench-inprocess")["QueueUrl"]
@@ -134,10 +147,13 @@ def main() -> None:
                 per = {key: value / t["n"] * 1000 for key, value in t.items() if key != "n"}
                 print(f"{name:36} {path:7} {per['total']:6.3f} {per['total'] - per['transport']:7.3f} "
                       f"{per['transport']:9.3f} {per['call_action']:8.3f}")
-            wsgi, fast = totals[("wsgi", name)], totals[("direct", name)]
+            wsgi, fast, own = totals[("wsgi", name)], totals[("direct", name)], totals[("service", name)]
             plumbing = [(t["transport"] - t["call_action"]) / t["n"] for t in (wsgi, fast)]
+            client = [(t["total"] - t["transport"]) / t["n"] for t in (fast, own)]
             print(f"{'':36} direct/wsgi: total {fast['total'] / wsgi['total']:.2f}x, "
                   f"transport without the handler {plumbing[1] / plumbing[0]:.2f}x")
+            print(f"{'':36} service/direct: total {own['total'] / fast['total']:.2f}x, "
+                  f"client side {client[1] / client[0]:.2f}x")
     if args.jobs:
         rows = {}
         for direct in (False, True, False, True):  # alternated: the machine's load changes during a run
