@@ -5,13 +5,14 @@ import logging
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 from . import (batch_local, clocked, dispatch_cache, dynamodb_atomic, dynamodb_index, dynamodb_serialize,
-               dynamodb_update, faults, model_tracking, scope, sfn_activities, sigv4)
+               dynamodb_update, faults, model_tracking, scope, sfn_activities, sfn_parse_cache, sigv4)
 from .servers import shutdown_now
 
 
 def install() -> None:
     """Install every extension of moto (idempotent); each applies only to the harness's servers (scope.py)."""
     sfn_activities.install()
+    sfn_parse_cache.install()
     batch_local.install()
     dynamodb_update.install()  # before dynamodb_atomic wraps the methods it replaces
     dynamodb_atomic.install()

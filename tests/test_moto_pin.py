@@ -858,3 +858,23 @@ def test_every_write_of_an_item_goes_through_what_dynamodb_index_follows():
     assert sorted(in_place) == sorted([
         ("models/__init__.py", "UpdateExpressionExecutor("), ("models/__init__.py", ".update_with_attribute_updates("),
         *[("models/table.py", "self.items = ")] * 4]), in_place  # Table, RestoredTable, RestoredPITTable, StreamShard
+
+
+SFN_PARSER = "moto.stepfunctions.parser"
+# sfn_parse_cache shares one parse per definition and per JSONPath: these make or read those parses.
+SHARED_PARSES = [
+    (f"{SFN_PARSER}.backend.execution_worker", "ExecutionWorker.__init__", "068d8aa66a71e761", "wrapped by sfn_parse_cache._init"),
+    (f"{SFN_PARSER}.backend.execution_worker", "ExecutionWorker._get_evaluation_entrypoint", "16b6c3164e313554",
+     "replaced by sfn_parse_cache._entrypoint for the harness's executions"),
+    (f"{SFN_PARSER}.asl.parse.asl_parser", "AmazonStateLanguageParser.parse", "a247b919a584eae9", "called once per definition"),
+    (f"{SFN_PARSER}.asl.component.eval_component", "EvalComponent.heap_key", "b03800e963968083",
+     "made for every component before a parse is shared"),
+    (f"{SFN_PARSER}.asl.utils.json_path", "extract_json", "0d79f1ca93a4d5f2", "calls the module's `parse`, which is cached"),
+    (f"{SFN_PARSER}.asl.component.common.path.result_path", "ResultPath._eval_body", "63888dfe47fa6569",
+     "calls the module's `parse`, which is cached"),
+]
+
+
+@pytest.mark.parametrize("module, qualname, digest, use", SHARED_PARSES, ids=[c[1] for c in SHARED_PARSES])
+def test_what_the_shared_parses_rely_on_is_unchanged(module, qualname, digest, use):
+    test_bodies_that_emulators_copies_or_replaces_are_unchanged(module, qualname, digest, use)
