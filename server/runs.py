@@ -142,7 +142,8 @@ class Runs:
             log.info("activity task already ended: %s", exc)
 
     def stop_all(self, job: dict, error: str, cause: str) -> None:
-        """Fail the unfinished runs of a job that has ended and terminate their Batch jobs."""
+        """Fail the unfinished runs of a job that has ended and terminate their Batch jobs; a run that has
+        finished but whose entry in the job does not say so yet gets its end written there."""
         for key, run in job.items():
             if not key.startswith(RUN_ATTR) or run.get("status") not in ACTIVE_STATUSES:
                 continue
@@ -153,7 +154,15 @@ class Runs:
                 if run.get("batch_job_id"):
                     self.clients.batch.terminate_job(jobId=run["batch_job_id"], reason=cause[:256])
                 continue
-            self.fail(info, error, cause, end_task=False, notify=False, batch_job_id=run.get("batch_job_id"))
+            if self.fail(info, error, cause, end_task=False, notify=False, batch_job_id=run.get("batch_job_id")):
+                continue
+            # The run had finished: its finisher's write to the job is in flight (retried) or was lost.
+            # The job's entry takes the run's end now, so a job seen ended has no run left running.
+            ended = self.workers.get(run["worker"], fresh=True)
+            if ended is not None and ended["status"] not in ACTIVE_STATUSES:
+                fields = {k: ended[k] for k in ("output", "error") if ended.get(k) is not None}
+                job_updates.set_run(self.db, job["urn"], run["worker"], allowed=ACTIVE_STATUSES,
+                                    status=ended["status"], **fields)
 
     def _notify(self, info: dict) -> None:
         self._send({"type": "update-job", "job": info["job"], "worker": info["worker"]}, "Send Update Job Message")

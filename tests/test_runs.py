@@ -346,3 +346,24 @@ def test_a_job_created_here_is_polled_at_once_and_dropped_by_the_next_full_disco
         time.sleep(0.01)
     api("POST", f"/v2/jobs/{job_urn}/cancel", 200)
     assert worker["activity_arn"] not in poller.discover_once()  # a full discovery: no running job uses it
+
+
+def test_a_job_that_ends_while_its_last_runs_finish_is_written_is_left_with_no_run_running(stepped, api):
+    job_def, worker = one_step_job(api)
+    job_urn = start_job(stepped, api, job_def)
+    info = stepped.runs.start(take_task(stepped, worker))
+    # The worker's finish: its run item is SUCCEEDED and its task completed, but the write to the job
+    # (throttled, being retried) has not landed when the queue sees the execution end.
+    from server.dynamodb_connection import dumps
+
+    finished = stepped.worker_info.transition(info, "SUCCEEDED", output=dumps({"done": 7}))
+    stepped.clients.sfn.send_task_success(taskToken=info["task_token"], output='{"done": 7}')
+    assert stored(stepped, info)[1]["run_" + info["worker"]]["status"] == "RUNNING"
+    deadline = time.monotonic() + 20
+    while api("GET", f"/v2/jobs/{job_urn}", 200)["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the job stayed RUNNING"
+        stepped.queue.refresh_job(job_urn, settle=True)
+    job = api("GET", f"/v2/jobs/{job_urn}", 200)
+    assert job["status"] == "COMPLETED"
+    assert [(w["status"], w["output"]) for w in job["workers"]] == [("SUCCEEDED", {"done": 7})]
+    assert finished["status"] == "SUCCEEDED"
