@@ -1,6 +1,7 @@
 """Client SDK of the Job Service v2 API, for users (Client) and workers (WorkerClient)."""
 import os
 import re
+import threading
 import time
 
 import requests
@@ -9,6 +10,7 @@ from .errors import HarnessError, JobFailed
 
 JOB_END_STATUSES = ("COMPLETED", "FAILED", "TIMED_OUT", "CANCELLED")
 REQUEST_END_STATUSES = ("FULFILLED", "FAILED")
+SEEN_KEPT = 1024
 WORKER_ENV = ("JOBSERVICE_URL", "JOBSERVICE_WORKER_TOKEN",
               "JOBSERVICE_WORKER_ID", "JOBSERVICE_JOB_URN")
 
@@ -52,12 +54,17 @@ class _BaseClient:
 
     def _request(self, method, path, **kw):
         """Call the API at `path` and return the decoded JSON body (None when empty)."""
+        resp = self._send(method, path, **kw)
+        return resp.json() if resp.content else None
+
+    def _send(self, method, path, **kw):
+        """Call the API at `path` and return the response (JobServiceError unless 2xx)."""
         kw.setdefault("timeout", self.timeout)
         kw["headers"] = {**self._auth, **kw.get("headers", {})}
         resp = self.session.request(method, self.base_url + path, **kw)
         if not resp.ok:
             raise JobServiceError.from_response(resp)
-        return resp.json() if resp.content else None
+        return resp
 
     def _fetch(self, url):
         """GET a presigned URL without the API's credentials and return its bytes."""
@@ -72,6 +79,10 @@ class Client(_BaseClient):
 
     def __init__(self, base_url, api_key=None, timeout=30, session=None):
         super().__init__(base_url, api_key, timeout, session)
+        #: The ETag of the last answer for each job or request read (the last SEEN_KEPT of them): a long
+        #: poll passes it back (`?seen=`), so a change made since that answer is answered at once.
+        self._seen: dict[str, str] = {}
+        self._seen_lock = threading.Lock()
 
     def health(self):
         """Return the health document."""
@@ -110,13 +121,29 @@ class Client(_BaseClient):
     def get_request(self, urn, wait=None, until=None):
         """Return a job request resource; with `wait` (seconds, at most 20), as soon as it changes (with
         `until`, a list of statuses: as soon as its status is one of them or it has ended)."""
-        return self._request("GET", f"/v2/jobs/requests/{urn}", **_long_poll(wait, self.timeout, until))
+        return self._watched(f"/v2/jobs/requests/{urn}", urn, wait, until)
 
     def get_job(self, urn, wait=None, until=None):
         """Return a job resource; with `wait` (seconds, at most 20), as soon as its status, workers or
         results change, or when the wait runs out (with `until`, a list of statuses: as soon as its
         status is one of them or it has ended)."""
-        return self._request("GET", f"/v2/jobs/{urn}", **_long_poll(wait, self.timeout, until))
+        return self._watched(f"/v2/jobs/{urn}", urn, wait, until)
+
+    def _watched(self, path, urn, wait, until):
+        kw = _long_poll(wait, self.timeout, until)
+        with self._seen_lock:
+            seen = self._seen.get(urn)
+        if kw and not until and seen:
+            kw["params"]["seen"] = seen
+        resp = self._send("GET", path, **kw)
+        tag = resp.headers.get("ETag", "").strip('"')
+        if tag:
+            with self._seen_lock:
+                self._seen.pop(urn, None)
+                self._seen[urn] = tag
+                if len(self._seen) > SEEN_KEPT:
+                    self._seen.pop(next(iter(self._seen)))
+        return resp.json()
 
     def list_jobs(self, status=None, definition=None):
         """Return the list of jobs, newest first, optionally filtered."""

@@ -14,14 +14,19 @@ bp = Blueprint("jobs", __name__)
 
 
 
-def _get(urn: str, prefix: str, watch=None) -> dict:
+def _get(urn: str, prefix: str, watch=None, changes=None) -> dict:
     """The stored resource; with `watch` (what a long poll watches, from the query), as soon as that
-    changes within the request's `?wait=` seconds."""
+    changes within the request's `?wait=` seconds. `changes(item)` is what its ETag stands for: a
+    plain long poll whose `?seen=` names another ETag than the resource's now is answered at once."""
     id_of(urn, prefix)
     service = current_service()
     db = service.db
     seconds = waits.wait_seconds(request.args) if watch is not None else 0
     state = watch(request.args) if watch is not None else None
+    known = request.args.get("seen")
+    seen = None
+    if known and changes is not None and state is changes:  # not with `until`: that waits for a status
+        seen = lambda item: waits.tag(changes(item)) == known  # noqa: E731
 
     def shown(item):
         if item is None:
@@ -30,7 +35,13 @@ def _get(urn: str, prefix: str, watch=None) -> dict:
             raise NotFound(f"{urn} was {item['dropped']}")
         return item
 
-    return waits.read(db, urn, seconds, state, shown, service.settings.wait_recheck_seconds)
+    return waits.read(db, urn, seconds, state, shown, service.settings.wait_recheck_seconds, seen)
+
+
+def _tagged(body, item, changes):
+    response = jsonify(body)
+    response.headers["ETag"] = f'"{waits.tag(changes(item))}"'
+    return response
 
 
 @bp.post("/v2/jobs/requests")
@@ -62,13 +73,14 @@ def create_request():
 
 @bp.get("/v2/jobs/requests/<urn>")
 def get_request(urn):
-    return jsonify(render_request(_get(urn, REQUEST, waits.request_watch)))
+    item = _get(urn, REQUEST, waits.request_watch, waits.request_state)
+    return _tagged(render_request(item), item, waits.request_state)
 
 
 @bp.get("/v2/jobs/<urn>")
 def get_job(urn):
-    item = _get(urn, JOB, waits.job_watch)
-    return jsonify(render_job(item, job_updates.results_of(current_service().db, item)))
+    item = _get(urn, JOB, waits.job_watch, waits.job_state)
+    return _tagged(render_job(item, job_updates.results_of(current_service().db, item)), item, waits.job_state)
 
 
 @bp.get("/v2/jobs")

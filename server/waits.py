@@ -12,6 +12,7 @@ as the resource's status is one of them (or has ended), so a caller that waits f
 not once per run transition.
 """
 
+import hashlib
 import time
 
 from .errors import BadRequest
@@ -52,6 +53,12 @@ def watched(args, state, statuses, ended):
     return lambda item: (item.get("status") in stop,)
 
 
+def tag(state) -> str:
+    """A tag of what a waiter watches (`job_state` or `request_state` of an item): the answer's ETag
+    (quoted), and what a later long poll passes back as `?seen=` (as is)."""
+    return hashlib.sha256(repr(state).encode()).hexdigest()[:20]
+
+
 def job_watch(args):
     return watched(args, job_state, JOB_STATUSES, JOB_ENDED)
 
@@ -70,9 +77,14 @@ def request_state(item: dict):
     return item.get("status"), item.get("job"), item.get("status") in REQUEST_ENDED
 
 
-def read(db, urn: str, seconds: float, state, check=None, recheck: float = 1.0) -> dict:
+def read(db, urn: str, seconds: float, state, check=None, recheck: float = 1.0, seen=None) -> dict:
     """The item `urn`, re-read on each write of it in this process and every `recheck` seconds, until
     `state(item)` differs from its first value, it has ended, or `seconds` pass.
+
+    `seen(item)`: whether the caller has seen the item as it is (the ETag of its last answer, sent
+    back as `?seen=`). One it has not seen is answered at once: it changed between the caller's last
+    answer and this read, and waiting for a change from it would hold that change back until the
+    deadline.
 
     Every item answered goes through `check` (which raises for an item that must not be shown, None
     included), whether read or handed over by a write of this process (`Written`): such a write
@@ -88,6 +100,8 @@ def read(db, urn: str, seconds: float, state, check=None, recheck: float = 1.0) 
     deadline = time.monotonic() + seconds
     with db.changes.watch(urn) as written:  # watching before the first read: no write is missed
         item, read_at = fresh(), time.monotonic()
+        if seen is not None and not seen(item):
+            return item
         first, stale = state(item), False
         while not first[-1] and state(item) == first:
             left = deadline - time.monotonic()

@@ -49,11 +49,13 @@ class FakeService:
                     answer = (404, {"error": {"code": "NoRoute", "message": parts.path}}, None)
                 elif callable(answer):
                     answer = answer(request)
-                status, body, raw = answer
+                status, body, raw, *extra = answer
                 data = raw if raw is not None else json.dumps(body).encode()
                 self.send_response(status)
                 kind = "text/plain" if raw is not None else "application/json"
                 self.send_header("Content-Type", kind)
+                for name, value in (extra[0] if extra else {}).items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 self.wfile.write(data)
@@ -273,6 +275,17 @@ def test_waiting_for_a_job_asks_the_service_to_answer_at_its_end_not_at_each_cha
     service.route("GET", f"/v2/jobs/{JOB_URN}", body=statuses("RUNNING", "COMPLETED"))
     client.wait_for_job(JOB_URN, timeout=5)
     assert [r["query"]["until"] for r in service.seen] == [["COMPLETED,FAILED,TIMED_OUT,CANCELLED"]] * 2
+
+
+def test_a_long_poll_passes_back_the_etag_of_the_answer_it_has_seen(service, client):
+    tags = iter(["t1", "t2", "t3"])
+    service.route("GET", f"/v2/jobs/{JOB_URN}", body=lambda request: (
+        200, {"urn": JOB_URN, "status": "RUNNING"}, None, {"ETag": f'"{next(tags)}"'}))
+    client.get_job(JOB_URN)  # an answer and its tag
+    client.get_job(JOB_URN, wait=5)  # a change since that answer is answered at once
+    client.get_job(JOB_URN, wait=5, until=["COMPLETED"])  # waits for a status, not for a change
+    queries = [r["query"] for r in service.seen]
+    assert "seen" not in queries[0] and queries[1]["seen"] == ["t1"] and "seen" not in queries[2]
 
 
 def test_a_long_poll_asks_for_at_most_20_seconds(service, client):

@@ -367,3 +367,27 @@ def test_a_job_that_ends_while_its_last_runs_finish_is_written_is_left_with_no_r
     assert job["status"] == "COMPLETED"
     assert [(w["status"], w["output"]) for w in job["workers"]] == [("SUCCEEDED", {"done": 7})]
     assert finished["status"] == "SUCCEEDED"
+
+
+def test_a_long_poll_passing_back_an_older_etag_is_answered_at_once(stepped, api):
+    job_def, worker = one_step_job(api)
+    job_urn = start_job(stepped, api, job_def)
+    info = stepped.runs.start(take_task(stepped, worker))
+    http = stepped.app.test_client()
+    first = http.get(f"/v2/jobs/{job_urn}")
+    seen = first.headers["ETag"].strip('"')
+    stepped.runs.add_result(info, {"worker": info["worker"], "data": "r1", "files": [], "at": "t"})  # after it
+    answered = threading.Event()
+
+    def late():  # what a poll waiting for a change after its own first read would answer with
+        if not answered.wait(10):
+            stepped.runs.add_result(info, {"worker": info["worker"], "data": "late", "files": [], "at": "t"})
+
+    threading.Thread(target=late, daemon=True).start()
+    again = http.get(f"/v2/jobs/{job_urn}?wait=20&seen={seen}")
+    answered.set()
+    assert [r["data"] for r in again.get_json()["results"]] == ["r1"]
+    assert again.headers["ETag"] != first.headers["ETag"]
+    unchanged = http.get(f"/v2/jobs/{job_urn}?wait=0.2&seen={again.headers['ETag'].strip(chr(34))}")
+    assert unchanged.headers["ETag"] == again.headers["ETag"]  # seen as it is: waited, to the deadline
+    stepped.runs.fail(info, "Test.Done", "test over")

@@ -224,3 +224,30 @@ def test_a_request_until_names_request_statuses():
     with pytest.raises(BadRequest):
         request_watch({"until": "COMPLETED"})
     assert request_watch({"until": ",".join(REQUEST_STATUSES)})({"status": "PENDING"}) == (True,)
+
+
+def test_an_item_the_caller_has_not_seen_as_it_is_is_answered_at_once():
+    db = FedItem(JOB)
+    answered = threading.Event()
+
+    def late_writer():  # what a waiter that did not answer at once would answer with
+        if not answered.wait(10):
+            db.write(result_count=99)
+
+    threading.Thread(target=late_writer, daemon=True).start()
+    item = read(db, JOB["urn"], 20, job_state, recheck=60, seen=lambda item: False)
+    answered.set()
+    assert item["result_count"] == 1 and db.reads == 1
+
+
+def test_an_item_the_caller_has_seen_is_waited_on_for_a_change():
+    db = FedItem(JOB)
+    threading.Timer(0.05, db.write, kwargs={"result_count": 2}).start()
+    assert read(db, JOB["urn"], 20, job_state, recheck=60, seen=lambda item: True)["result_count"] == 2
+
+
+def test_a_tag_names_what_a_waiter_watches():
+    from server.waits import tag
+
+    assert tag(job_state(JOB)) == tag(job_state({**JOB, "updated_at": "later"}))
+    assert tag(job_state(JOB)) != tag(job_state({**JOB, "result_count": 2}))
