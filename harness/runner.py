@@ -377,8 +377,10 @@ class _Run:
         # Waiting for an end: the service answers at that end (or its deadline), not at each run's transition.
         until = want if want and all(w in ends for w in want) else None
         while True:
-            resource = wait_changed(get, urn, deadline - time.monotonic() if waits else 0, resource, POLL_SECONDS,
-                                    until=until)
+            # The resource as it is first: a long poll waits for a change, and what the step expects may hold
+            # already (a worker blocked on this step's `signal` changes nothing until the wait runs out).
+            left = deadline - time.monotonic() if waits and resource is not None else 0
+            resource = wait_changed(get, urn, left, resource, POLL_SECONDS, until=until)
             problem = _mismatch({k: v for k, v in expected.items() if k not in ("where", "durations")}, resource) \
                 or _where(expected.get("where") or {}, resource) or _durations(expected.get("durations") or [], resource)
             if problem is None:

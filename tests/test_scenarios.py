@@ -369,3 +369,25 @@ def test_harness_run_url_runs_against_a_service_already_running(service, tmp_pat
     assert "PASSED: 1 passed" in done.output
     nobody = CliRunner().invoke(main, ["run", "--url", "http://127.0.0.1:9", str(path)])
     assert nobody.exit_code == 3 and "no Job Service answers at http://127.0.0.1:9" in nobody.output
+
+
+def test_a_wait_whose_condition_holds_already_does_not_wait_for_a_change(service):
+    """The worker changes nothing until it gets the signal the step after these waits sends: a wait that
+    long-polled for a change before looking would sit out its whole time, and the task its timeout."""
+    scenario = load_dict({
+        "timeout": 12,
+        "workers": {"held": {"scripted": ["start", {"wait": "go"}, {"finish": {"output": {"ok": True}}}]}},
+        "jobs": {"once": {"definition": {"StartAt": "Run", "States": {
+            "Run": {"Type": "Task", "Resource": "worker:held", "TimeoutSeconds": 10, "End": True}}}}},
+        "steps": [
+            {"register": "held"}, {"register": "once"},
+            {"request": {"job": "once", "input": {}}, "as": "request"},
+            {"wait": {"request": "${request}", "status": "FULFILLED"}, "capture": {"job": "job"}},
+            {"wait": {"job": "${job}", "status": "RUNNING", "where": {"workers.0.status": "RUNNING"}}},
+            {"wait": {"job": "${job}", "status": "RUNNING", "where": {"workers.0.status": "RUNNING"}}},
+            {"wait": {"job": "${job}", "status": "RUNNING", "where": {"workers.0.status": "RUNNING"}}},
+            {"signal": "go"},
+            {"wait": {"job": "${job}", "status": "COMPLETED", "output": {"ok": True}}},
+        ]}, str(SCENARIOS / "inline.yaml"))
+    result = run_scenario(scenario, service)
+    assert result.passed, result.format_failure()
