@@ -81,23 +81,14 @@ def operations(clients, table: str, queue: str, execution: str) -> dict:
 def cpu_per_job(direct: bool, jobs: int) -> dict:
     """CPU per trivial two-step job of a service whose own calls take the direct path or the WSGI one."""
     from throughput import measure
-    from two_step import register_quick_job
+    from two_step import quick_job_runner
 
     stock = EmbeddedAWS.transport
     EmbeddedAWS.transport = lambda self, direct_=direct: stock(self, direct=direct_)
     try:
         with RunningService() as running:
             assert running.service.clients._transport.direct is direct
-            client = Client(running.url)
-            definition = register_quick_job(client, "bench-inprocess")
-
-            def job(i):
-                done = client.run_job(definition, {"i": i}, timeout=300)
-                assert done["status"] == "COMPLETED", done
-
-            for _ in range(2):
-                job(-1)  # warm up
-            return measure(job, jobs, 1)
+            return measure(quick_job_runner(Client(running.url), "bench-inprocess"), jobs, 1)
     finally:
         EmbeddedAWS.transport = stock
 

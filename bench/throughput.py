@@ -25,7 +25,7 @@ sys.path.insert(0, HERE)
 from harness.client import Client  # noqa: E402
 from harness.service import RunningService  # noqa: E402
 from server.clients import Clients  # noqa: E402
-from two_step import floor_once, floor_setup, register_quick_job  # noqa: E402
+from two_step import floor_once, floor_setup, quick_job_runner  # noqa: E402
 
 
 class PeakThreads:
@@ -68,15 +68,7 @@ def main():
     args = parser.parse_args()
     rows = {}
     with RunningService() as running:
-        client = Client(running.url)
-        definition = register_quick_job(client, "bench-throughput")
-
-        def job(i):
-            done = client.run_job(definition, {"i": i}, timeout=300)
-            assert done["status"] == "COMPLETED", done
-
-        for _ in range(2):
-            job(-1)  # warm up
+        job = quick_job_runner(Client(running.url), "bench-throughput")
         for n in args.concurrency:
             rows["service", n] = measure(job, args.jobs, n)
             print(f"service  x{n}: {rows['service', n]['jobs_s']:.2f} jobs/s", flush=True)

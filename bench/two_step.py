@@ -38,6 +38,19 @@ def register_quick_job(client, name: str, steps: int = 2) -> str:
     return client.register_job(name, {"StartAt": names[0], "States": states})["urn"]
 
 
+def quick_job_runner(client, name: str):
+    """`job(i)`: run one quick two-step job (registered as `name`) and check it COMPLETED; warmed up twice."""
+    definition = register_quick_job(client, name)
+
+    def job(i):
+        done = client.run_job(definition, {"i": i}, timeout=300)
+        assert done["status"] == "COMPLETED", done
+
+    for _ in range(2):
+        job(-1)  # warm up
+    return job
+
+
 def job_times(client, definition, count):
     times = []
     for i in range(count):
