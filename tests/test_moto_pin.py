@@ -441,11 +441,6 @@ COPIED_SINCE = [
 ]
 
 
-@pytest.mark.parametrize("module, qualname, digest, use", COPIED_SINCE, ids=[c[1] for c in COPIED_SINCE])
-def test_bodies_that_newer_extensions_copy_or_wrap_are_unchanged(module, qualname, digest, use):
-    test_bodies_that_emulators_copies_or_replaces_are_unchanged(module, qualname, digest, use)
-
-
 STATES = f"{PARSER}.asl.component.state.exec"
 
 
@@ -723,11 +718,6 @@ DIRECT_DISPATCH = [
 ]
 
 
-@pytest.mark.parametrize("module, qualname, digest, use", DIRECT_DISPATCH, ids=[c[1] for c in DIRECT_DISPATCH])
-def test_steps_the_direct_in_process_path_takes_are_unchanged(module, qualname, digest, use):
-    test_bodies_that_emulators_copies_or_replaces_are_unchanged(module, qualname, digest, use)
-
-
 # -- dynamodb_update: moto's UpdateItem, copied with the parsing kept by text and unread copies skipped --
 DDB = "moto.dynamodb"
 COPIED_BY_DYNAMODB_UPDATE = [
@@ -785,12 +775,6 @@ COPIED_BY_DYNAMODB_UPDATE = [
 ]
 
 
-@pytest.mark.parametrize("module, qualname, digest, use", COPIED_BY_DYNAMODB_UPDATE,
-                         ids=[c[1] for c in COPIED_BY_DYNAMODB_UPDATE])
-def test_bodies_that_dynamodb_update_copies_or_relies_on_are_unchanged(module, qualname, digest, use):
-    test_bodies_that_emulators_copies_or_replaces_are_unchanged(module, qualname, digest, use)
-
-
 # inprocess._DirectCalls makes a JSON-protocol call with these steps of botocore's, and skips the rest.
 DIRECT_CALLS = [
     ("botocore.client", "BaseClient._make_api_call", "92aaecbfe8af56c6",
@@ -805,11 +789,6 @@ DIRECT_CALLS = [
     ("botocore.handlers", "_handle_request_validation_mode_member", "da298b530732fe30", "S3's checksums only: skipped"),
     ("botocore.handlers", "add_recursion_detection_header", "d35febb3f71ee9dd", "AWS Lambda only: skipped"),
 ]
-
-
-@pytest.mark.parametrize("module, qualname, digest, use", DIRECT_CALLS, ids=[c[1] for c in DIRECT_CALLS])
-def test_steps_of_botocore_that_direct_calls_take_or_skip_are_unchanged(module, qualname, digest, use):
-    test_bodies_that_emulators_copies_or_replaces_are_unchanged(module, qualname, digest, use)
 
 
 @pytest.mark.parametrize("package", ["flask", "werkzeug", "flask-cors", "boto3", "botocore"])
@@ -875,6 +854,10 @@ SHARED_PARSES = [
 ]
 
 
-@pytest.mark.parametrize("module, qualname, digest, use", SHARED_PARSES, ids=[c[1] for c in SHARED_PARSES])
-def test_what_the_shared_parses_rely_on_is_unchanged(module, qualname, digest, use):
+#: Every body pinned since the first list (COPIED), with the extension that copies, wraps or relies on it.
+PINNED_SINCE = COPIED_SINCE + DIRECT_DISPATCH + COPIED_BY_DYNAMODB_UPDATE + DIRECT_CALLS + SHARED_PARSES
+
+
+@pytest.mark.parametrize("module, qualname, digest, use", PINNED_SINCE, ids=[c[1] for c in PINNED_SINCE])
+def test_bodies_that_newer_extensions_copy_wrap_or_rely_on_are_unchanged(module, qualname, digest, use):
     test_bodies_that_emulators_copies_or_replaces_are_unchanged(module, qualname, digest, use)
