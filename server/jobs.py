@@ -25,7 +25,7 @@ def _get(urn: str, prefix: str, watch=None, changes=None) -> dict:
     state = watch(request.args) if watch is not None else None
     known = request.args.get("seen")
     seen = None
-    if known and changes is not None and state is changes:  # not with `until`: that waits for a status
+    if known and changes is not None and "until" not in request.args:  # `until` waits for a status, not a change
         seen = lambda item: waits.tag(changes(item)) == known  # noqa: E731
 
     def shown(item):
