@@ -9,6 +9,7 @@ single atomic `list_append`.
 
 import json
 import threading
+from collections.abc import Callable
 from contextlib import contextmanager
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -66,8 +67,11 @@ class Update:
         self.sets, self.removes, self.adds = [], [], []
         self.names, self.values = {}, {}
         self._n = 0
+        #: The top-level attributes it writes (sets, removes or adds to), which waiters may watch.
+        self.attributes: set[str] = set()
 
     def name(self, *path: str) -> str:
+        self.attributes.add(path[0])
         parts = []
         for part in path:
             token = f"#n{len(self.names)}"
@@ -146,33 +150,45 @@ class Changes:
 
     Only URNs someone waits on right now are held, so this costs nothing per resource ever written.
     Writes made by other processes are not seen here: a waiter re-reads at least every few hundred ms.
+
+    A waiter may say which of the item's attributes it watches (`cares`, given the names a write
+    set or removed): a write of none of them does not wake it, and does not make the write ask
+    DynamoDB for the whole new item on its behalf.
     """
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._waiting: dict[str, set[threading.Event]] = {}
+        self._waiting: dict[str, dict[threading.Event, Callable[[set], bool] | None]] = {}
 
-    def notify(self, urn: str, item: dict | None = None) -> None:
-        """`urn` was written; `item` is its new content when the write returned it (else None)."""
+    def _told(self, urn: str, written) -> list:
+        """The events of `urn`'s waiters that watch what a write of `written` attributes changed
+        (None: the attributes are not known, every waiter)."""
         with self._lock:
-            events = list(self._waiting.get(urn, ()))
-        for event in events:
+            waiting = list(self._waiting.get(urn, {}).items())
+        return [event for event, cares in waiting if written is None or cares is None or cares(written)]
+
+    def notify(self, urn: str, item: dict | None = None, written: set | None = None) -> None:
+        """`urn` was written (the attributes `written`, when known); `item` is its new content when the
+        write returned it (else None)."""
+        for event in self._told(urn, written):
             if isinstance(event, Written):
                 event.push(item)
             else:
                 event.set()
 
-    def watched(self, urn: str) -> bool:
-        """Whether a thread waits on `urn` now (a write then hands it the new item: no read of its own)."""
-        return urn in self._waiting
+    def watched(self, urn: str, written: set | None = None) -> bool:
+        """Whether a thread waits on `urn` now, watching what a write of `written` changes (the write
+        then hands it the new item: no read of its own)."""
+        return urn in self._waiting and bool(self._told(urn, written))
 
     @contextmanager
-    def watch(self, *urns: str, event: threading.Event | None = None):
-        """An Event (`event`, or a new `Written`) set by every write of one of `urns` while the block runs."""
+    def watch(self, *urns: str, event: threading.Event | None = None, cares: Callable[[set], bool] | None = None):
+        """An Event (`event`, or a new `Written`) set by every write of one of `urns` while the block runs
+        (with `cares`, only by a write of attributes for which `cares(names)` is true)."""
         event = event or Written()
         with self._lock:
             for urn in urns:
-                self._waiting.setdefault(urn, set()).add(event)
+                self._waiting.setdefault(urn, {})[event] = cares
         try:
             yield event
         finally:
@@ -180,7 +196,7 @@ class Changes:
                 for urn in urns:
                     waiting = self._waiting.get(urn)
                     if waiting is not None:
-                        waiting.discard(event)
+                        waiting.pop(event, None)
                         if not waiting:
                             del self._waiting[urn]
 
@@ -252,7 +268,7 @@ class DynamoDBConnection:
         Returns the item's attributes as `returns` asks. While a thread of this process waits on the
         item, the write asks for the whole new item and hands it to the waiters (`Changes`).
         """
-        asked = "ALL_NEW" if returns == "NONE" and self.changes.watched(urn) else returns
+        asked = "ALL_NEW" if returns == "NONE" and self.changes.watched(urn, update.attributes) else returns
         kwargs = dict(Key={"urn": {"S": urn}}, UpdateExpression=update.expression(),
                       ExpressionAttributeNames=update.names, ReturnValues=asked)
         if update.values:
@@ -266,7 +282,7 @@ class DynamoDBConnection:
                 raise ConditionFailed(urn) from exc
             raise
         item = _from_item(attributes)
-        self.changes.notify(urn, item if asked == "ALL_NEW" else None)
+        self.changes.notify(urn, item if asked == "ALL_NEW" else None, update.attributes)
         return item if returns != "NONE" else {}
 
     def put_and_update(self, item: dict, urn: str, update: Update, label: str = "Add Resource") -> None:

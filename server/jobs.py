@@ -22,7 +22,7 @@ def _get(urn: str, prefix: str, watch=None, changes=None) -> dict:
     service = current_service()
     db = service.db
     seconds = waits.wait_seconds(request.args) if watch is not None else 0
-    state = watch(request.args) if watch is not None else None
+    state, cares = watch(request.args) if watch is not None else (None, None)
     known = request.args.get("seen")
     seen = None
     if known and changes is not None and "until" not in request.args:  # `until` waits for a status, not a change
@@ -35,7 +35,7 @@ def _get(urn: str, prefix: str, watch=None, changes=None) -> dict:
             raise NotFound(f"{urn} was {item['dropped']}")
         return item
 
-    return waits.read(db, urn, seconds, state, shown, service.settings.wait_recheck_seconds, seen)
+    return waits.read(db, urn, seconds, state, shown, service.settings.wait_recheck_seconds, seen, cares)
 
 
 def _tagged(body, item, changes):

@@ -38,19 +38,20 @@ def wait_seconds(args) -> float:
     return seconds
 
 
-def watched(args, state, statuses, ended):
-    """What a long poll watches: `state`, or with an `until` query parameter only whether the status is
-    one it names (BadRequest unless each is one of `statuses`) or has `ended` (it will not change any
-    more)."""
+def watched(args, state, cares, statuses, ended):
+    """What a long poll watches: (a function of the item, a function of the attributes a write changes
+    that says whether the first may have changed). `state` and `cares`, or with an `until` query
+    parameter only whether the status is one it names (BadRequest unless each is one of `statuses`)
+    or has `ended` (it will not change any more)."""
     raw = args.get("until")
     if raw is None:
-        return state
+        return state, cares
     wanted = tuple(part.strip() for part in raw.split(","))
     unknown = [part for part in wanted if part not in statuses]
     if unknown or not raw:
         raise BadRequest(f"'until' must be a comma-separated list of {', '.join(statuses)}, got {raw!r}")
     stop = frozenset(wanted) | frozenset(ended)
-    return lambda item: (item.get("status") in stop,)
+    return (lambda item: (item.get("status") in stop,)), _status_written
 
 
 def tag(state) -> str:
@@ -60,11 +61,11 @@ def tag(state) -> str:
 
 
 def job_watch(args):
-    return watched(args, job_state, JOB_STATUSES, JOB_ENDED)
+    return watched(args, job_state, _job_written, JOB_STATUSES, JOB_ENDED)
 
 
 def request_watch(args):
-    return watched(args, request_state, REQUEST_STATUSES, REQUEST_ENDED)
+    return watched(args, request_state, _request_written, REQUEST_STATUSES, REQUEST_ENDED)
 
 
 def job_state(item: dict):
@@ -77,9 +78,24 @@ def request_state(item: dict):
     return item.get("status"), item.get("job"), item.get("status") in REQUEST_ENDED
 
 
-def read(db, urn: str, seconds: float, state, check=None, recheck: float = 1.0, seen=None) -> dict:
+# Whether a write of these top-level attributes may change what the functions above return.
+def _job_written(names) -> bool:
+    return "status" in names or "result_count" in names or any(name.startswith(RUN_ATTR) for name in names)
+
+
+def _request_written(names) -> bool:
+    return "status" in names or "job" in names
+
+
+def _status_written(names) -> bool:
+    return "status" in names
+
+
+def read(db, urn: str, seconds: float, state, check=None, recheck: float = 1.0, seen=None, cares=None) -> dict:
     """The item `urn`, re-read on each write of it in this process and every `recheck` seconds, until
-    `state(item)` differs from its first value, it has ended, or `seconds` pass.
+    `state(item)` differs from its first value, it has ended, or `seconds` pass. `cares(names)`: whether
+    a write of these attributes may change `state(item)` (None: any write may); a write of others
+    neither wakes the waiter nor asks DynamoDB for the new item on its behalf.
 
     `seen(item)`: whether the caller has seen the item as it is (the ETag of its last answer, sent
     back as `?seen=`). One it has not seen is answered at once: it changed between the caller's last
@@ -98,7 +114,7 @@ def read(db, urn: str, seconds: float, state, check=None, recheck: float = 1.0, 
     if seconds <= 0:
         return fresh()
     deadline = time.monotonic() + seconds
-    with db.changes.watch(urn) as written:  # watching before the first read: no write is missed
+    with db.changes.watch(urn, cares=cares) as written:  # watching before the first read: no write is missed
         item, read_at = fresh(), time.monotonic()
         if seen is not None and not seen(item):
             return item

@@ -171,7 +171,31 @@ def test_a_write_of_unknown_content_makes_the_waiter_read():
 
 
 def test_without_until_a_long_poll_watches_status_workers_and_results():
-    assert job_watch({}) is job_state and request_watch({}) is request_state
+    assert job_watch({})[0] is job_state and request_watch({})[0] is request_state
+
+
+@pytest.mark.parametrize("names, job_cares, until_cares", [
+    ({"status", "updated_at"}, True, True), ({"result_count"}, True, False), ({"run_w1", "updated_at"}, True, False),
+    ({"updated_at"}, False, False), ({"heartbeat", "active"}, False, False),
+])
+def test_a_waiter_says_which_writes_may_change_what_it_watches(names, job_cares, until_cares):
+    assert job_watch({})[1](names) is job_cares
+    assert job_watch({"until": "COMPLETED"})[1](names) is until_cares
+
+
+def test_a_write_of_attributes_nobody_watches_wakes_no_waiter_and_asks_for_no_item():
+    changes = Changes()
+    state, cares = job_watch({"until": "COMPLETED"})
+    with changes.watch(JOB["urn"], cares=cares) as status_only, changes.watch("other") as everything:
+        assert not changes.watched(JOB["urn"], {"run_w1", "updated_at"})
+        changes.notify(JOB["urn"], dict(JOB), {"run_w1", "updated_at"})
+        assert not status_only.is_set() and status_only.take() == []
+        assert changes.watched(JOB["urn"], {"status"}) and changes.watched(JOB["urn"])  # unknown: every waiter
+        changes.notify(JOB["urn"], dict(JOB), {"status"})
+        assert status_only.is_set()
+        assert changes.watched("other", {"updated_at"})  # watching without `cares`: every write
+        changes.notify("other", None, {"updated_at"})
+        assert everything.is_set()
 
 
 def test_until_answers_at_the_named_status_not_at_the_changes_before_it():
@@ -188,14 +212,15 @@ def test_until_answers_at_the_named_status_not_at_the_changes_before_it():
             db.write(**fields)
 
     threading.Thread(target=writer, daemon=True).start()
-    answer = read(db, JOB["urn"], 20, job_watch({"until": "COMPLETED"}), recheck=60)
+    state, cares = job_watch({"until": "COMPLETED"})
+    answer = read(db, JOB["urn"], 20, state, recheck=60, cares=cares)
     assert answer["status"] == "COMPLETED" and answer["result_count"] == 2
 
 
 def test_until_answers_at_once_when_the_status_is_there_or_has_ended_otherwise():
     for status, until in (("RUNNING", "RUNNING"), ("FAILED", "COMPLETED"), ("CANCELLED", "RUNNING,COMPLETED")):
         db = OneItem({**JOB, "status": status})
-        assert read(db, JOB["urn"], 20, job_watch({"until": until}))["status"] == status
+        assert read(db, JOB["urn"], 20, job_watch({"until": until})[0])["status"] == status
         assert db.reads == 1
 
 
@@ -203,12 +228,13 @@ def test_until_of_a_request_answers_when_it_is_fulfilled():
     pending = {"urn": "urn:jobservice:request:1", "status": "PENDING", "job": None}
     db = FedItem(pending)
     threading.Timer(0.02, db.write, kwargs={"status": "FULFILLED", "job": "j"}).start()
-    assert read(db, pending["urn"], 20, request_watch({"until": "FULFILLED"}), recheck=60)["job"] == "j"
+    state, cares = request_watch({"until": "FULFILLED"})
+    assert read(db, pending["urn"], 20, state, recheck=60, cares=cares)["job"] == "j"
 
 
 @given(st.lists(st.sampled_from(JOB_STATUSES), min_size=1).map(",".join))
 def test_any_list_of_job_statuses_is_a_valid_until(raw):
-    watch = job_watch({"until": raw})
+    watch = job_watch({"until": raw})[0]
     assert watch({"status": raw.split(",")[0]}) == (True,)
     assert watch({"status": "RUNNING"}) == (("RUNNING" in raw.split(",")),)
 
@@ -223,7 +249,7 @@ def test_any_other_until_is_a_400_naming_the_parameter(raw):
 def test_a_request_until_names_request_statuses():
     with pytest.raises(BadRequest):
         request_watch({"until": "COMPLETED"})
-    assert request_watch({"until": ",".join(REQUEST_STATUSES)})({"status": "PENDING"}) == (True,)
+    assert request_watch({"until": ",".join(REQUEST_STATUSES)})[0]({"status": "PENDING"}) == (True,)
 
 
 def test_an_item_the_caller_has_not_seen_as_it_is_is_answered_at_once():
