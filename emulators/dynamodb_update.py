@@ -17,7 +17,8 @@ the same every time:
 
 Here both are moto's code, with: a parsed tree kept by its text (`parsed`: parsing an invalid text
 raises, and is tried again next time; nothing changes a parsed tree, the validator works on its own
-copy); the condition parsed once (`_held_condition`); moto's checks run over a copy made by
+copy); the condition parsed once per text and the values it uses (`parsed_condition`) and handed
+to the backend (`_held_condition`); moto's checks run over a copy made by
 `_deepcopy` with a walk that builds each table once (`_Walk`), and the three checks that read only
 the tree, the names and the key attributes skipped for a tree that passed them with names the same
 to them (`_checks_key`); the copies and the write-out made only when read. Errors, their order,
@@ -32,6 +33,8 @@ process runs stock moto. `install()` must run before the extensions that wrap th
 
 import copy
 import functools
+import json
+import re
 import threading
 
 from moto.dynamodb import responses as moto_responses
@@ -230,6 +233,34 @@ class _Walk:
 
 
 _held = threading.local()
+_PLACEHOLDER = re.compile(r"[#:][A-Za-z0-9_]+")
+
+
+def parsed_condition(expression, names, values):
+    """(the condition's tree, the names it uses, the values it uses), as moto's parser gives them.
+
+    A condition's parse reads only the text and the names and values it uses, so one parse serves
+    every request that sends the same text with the same values for these placeholders (the
+    service's conditions are a few texts over a few statuses), whatever else the request names.
+    The tree is shared: only evaluated (`expr`), never changed. Anything else (a placeholder not
+    given, a value that is not plain JSON, a text moto refuses) is parsed as moto does, uncached.
+    """
+    if expression:
+        try:
+            tokens = sorted(set(_PLACEHOLDER.findall(expression)))
+            used_names = tuple((t, names[t]) for t in tokens if t[0] == "#")
+            used_values = json.dumps({t: values[t] for t in tokens if t[0] == ":"}, sort_keys=True)
+            return _condition(expression, used_names, used_values)
+        except Exception:  # noqa: BLE001 - moto's own parse below raises its own error, or answers
+            pass
+    parser = create_condition_expression_parser(expression, names, values)
+    return parser.parse(), parser.expr_attr_names_found, parser.expr_attr_values_found
+
+
+@functools.lru_cache(maxsize=1024)
+def _condition(expression: str, names: tuple, values: str):
+    parser = create_condition_expression_parser(expression, dict(names), json.loads(values))
+    return parser.parse(), tuple(parser.expr_attr_names_found), tuple(parser.expr_attr_values_found)
 
 
 def _held_condition(condition_expression, names, values):
@@ -295,13 +326,12 @@ def handler_update_item(self):
     condition_expression = self.body.get("ConditionExpression")
     expression_attribute_names = self.body.get("ExpressionAttributeNames", {})
     expression_attribute_values = self._get_expr_attr_values()
-    condition_parser = create_condition_expression_parser(
+    condition, names_found, values_found = parsed_condition(
         condition_expression, expression_attribute_names, expression_attribute_values)
     # The backend parses the same condition from the same objects again: it takes this parse instead.
-    _held.condition = (condition_expression, expression_attribute_names, expression_attribute_values,
-                       condition_parser.parse())
-    expression_attribute_names_used += condition_parser.expr_attr_names_found
-    expression_attribute_values_used += condition_parser.expr_attr_values_found
+    _held.condition = (condition_expression, expression_attribute_names, expression_attribute_values, condition)
+    expression_attribute_names_used += names_found
+    expression_attribute_values_used += values_found
     validate_attributes_used(expression_attribute_names, expression_attribute_names_used)
     validate_attributes_used(expression_attribute_values, expression_attribute_values_used, "Values")
 

@@ -138,7 +138,8 @@ def requests(draw):
         expression = expression.lower()
     body = {"UpdateExpression": expression}
     condition = draw(st.sampled_from([None] * 12 + ["attribute_exists(a)", "attribute_not_exists(b)", "#cs = :cv",
-                                      "size(l) > :cn", "attribute_exists(m.x) OR n < :cn", "a =="]))
+                                      "size(l) > :cn", "attribute_exists(m.x) OR n < :cn", "a ==",
+                                      "#cs IN (:cv, :cn)", "#cs = :nowhere"]))
     if condition:
         body["ConditionExpression"] = condition
         if "#cs" in condition:
