@@ -258,7 +258,8 @@ class QueueProcessor:
         """Read the executions of running jobs: ends that no message announced (timeouts) are seen too.
 
         A job written within the last `reconcile_seconds` is being driven by messages: its execution
-        is read again only once it has been quiet that long, or every `RECONCILE_BUSY_PERIODS` periods.
+        is read only once it has been quiet that long, or every `RECONCILE_BUSY_PERIODS` periods (a
+        job first seen busy counts as read then: most jobs end, by their messages, before either).
         """
         period = clock.CLOCK.virtual_seconds(self.settings.reconcile_seconds)
         checked, self._checked = self._checked, {}
@@ -271,8 +272,8 @@ class QueueProcessor:
                     continue
                 at, last = clock.now(), checked.get(job["urn"])
                 quiet = "updated_at" not in job or at - clock.epoch(job["updated_at"]) >= period
-                if not quiet and last is not None and at - last < RECONCILE_BUSY_PERIODS * period:
-                    self._checked[job["urn"]] = last
+                if not quiet and (last is None or at - last < RECONCILE_BUSY_PERIODS * period):
+                    self._checked[job["urn"]] = at if last is None else last
                     continue
                 self._checked[job["urn"]] = at
                 try:
