@@ -24,6 +24,7 @@ submitted) joins as FAILED.
 submitted, the activity task had ended when the worker finished, the job had ended when the run
 would join it, or the job ended (`stop_all`, through `end_job`).
 """
+
 import json
 import logging
 
