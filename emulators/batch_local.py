@@ -194,7 +194,10 @@ def _run(job) -> None:
     copied = _stderr.add(proc.stderr, tail) if proc.stderr is not None else None
     with _lock:
         _processes[job.job_id] = proc
+        stopped = job.stop  # TerminateJob set it before it looked for a process (a job not started yet)
     log.info("worker process started: pid %s (Batch job %s)", proc.pid, job.job_id)
+    if stopped:  # as AWS cancels a job terminated before it ran: it ends at once, FAILED
+        _kill(proc)
     job.job_started_at = datetime.fromtimestamp(clock.now())
     job.log_stream_name = job._stream_name
     job._start_attempt()

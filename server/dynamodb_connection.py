@@ -57,7 +57,15 @@ def dumps(value) -> str:
 
 
 class ConditionFailed(Exception):
-    """A conditional write did not apply: the item is not in the expected state."""
+    """A conditional write did not apply: the item is not in the expected state.
+
+    `item` is the item as the failed write found it, when the write asked for it (`old_on_failure`);
+    None otherwise, or when there was no item.
+    """
+
+    def __init__(self, urn: str, item: dict | None = None):
+        super().__init__(urn)
+        self.item = item
 
 
 class Update:
@@ -262,8 +270,9 @@ class DynamoDBConnection:
         return found
 
     def update(self, urn: str, update: Update, condition: str | None = None,
-               label: str = "Update Resource", returns: str = "ALL_NEW") -> dict:
-        """Apply `update` to one item atomically; raise ConditionFailed if `condition` is false.
+               label: str = "Update Resource", returns: str = "ALL_NEW", old_on_failure: bool = False) -> dict:
+        """Apply `update` to one item atomically; raise ConditionFailed if `condition` is false (with the
+        item as it was, read by the same call, when `old_on_failure`).
 
         Returns the item's attributes as `returns` asks. While a thread of this process waits on the
         item, the write asks for the whole new item and hands it to the waiters (`Changes`).
@@ -275,11 +284,14 @@ class DynamoDBConnection:
             kwargs["ExpressionAttributeValues"] = update.values
         if condition:
             kwargs["ConditionExpression"] = condition
+            if old_on_failure:
+                kwargs["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         try:
             attributes = self._call("update_item", label, **kwargs).get("Attributes", {})
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
-                raise ConditionFailed(urn) from exc
+                old = exc.response.get("Item")
+                raise ConditionFailed(urn, _from_item(old) if old else None) from exc
             raise
         item = _from_item(attributes)
         self.changes.notify(urn, item if asked == "ALL_NEW" else None, update.attributes)

@@ -9,6 +9,7 @@ the count change (a long poll) finds the result.
 
 from .dynamodb_connection import JOBS_CREATED, ConditionFailed, Update, dumps, now
 from .resources import JOB, RESULT, RUN_ATTR
+from .worker_info import ACTIVE_STATUSES
 
 LABEL = "Update Job Resource"
 
@@ -31,32 +32,93 @@ def create_job(db, job_urn: str, request: dict, execution_arn: str) -> None:
     db.changes.notify(JOBS_CREATED, {"workers": list(request.get("workers") or [])})  # what the poller polls
 
 
-def set_run(db, job_urn: str, worker_id: str, allowed=None, **fields) -> bool:
-    """Write fields of one worker run's entry in its job; with `allowed`, only while its status is one of
-    them (and its `batch_job_id` unset when that is written). False if the condition did not hold."""
-    update = Update().set("updated_at", now())
-    ref = RUN_ATTR + worker_id
-    for key, value in fields.items():
+#: A run's statuses in the order they move: a job's entry of a run never moves back.
+RANK = {"SUBMITTED": 0, "RUNNING": 1, "SUCCEEDED": 2, "FAILED": 2}
+#: What a run's entry in its job holds of the run (its results are items of their own).
+ENTRY_FIELDS = ("worker", "definition", "status", "batch_job_id", "output", "error", "created_at")
+#: Enough for every change an entry can see (written whole, Batch job, started, ended), plus one.
+_ATTEMPTS = 6
+
+
+class JobEnded(Exception):
+    """A run's entry is not in its job and the job has ended: an unfinished run is not added to it."""
+
+
+def plan_run(entry: dict | None, info: dict, job_status: str | None):
+    """What brings a job's entry of a run (None: no entry) up to the run as `info` has it.
+
+    ("whole", entry) to write the whole entry; ("fields", fields) for the fields the entry lacks or
+    has behind (its status only forward, its Batch job id only once); None if it is there already.
+    Raises JobEnded for an unfinished run with no entry in a job that has ended.
+    """
+    if entry is None:
+        if info["status"] in ACTIVE_STATUSES and job_status not in (None, "RUNNING"):
+            raise JobEnded(info["job"])
+        return "whole", {k: info[k] for k in ENTRY_FIELDS if info.get(k) is not None}
+    fields = {}
+    if RANK[info["status"]] > RANK[entry["status"]]:
+        fields.update({k: info[k] for k in ("status", "output", "error") if info.get(k) is not None})
+    if info.get("batch_job_id") and not entry.get("batch_job_id"):
+        fields["batch_job_id"] = info["batch_job_id"]
+    return ("fields", fields) if fields else None
+
+
+def _run_update(worker_id: str, plan) -> tuple[Update, str]:
+    """The UpdateItem (and its condition) of a plan: each holds only on the entry the plan was made for."""
+    kind, fields = plan
+    ref, at = RUN_ATTR + worker_id, now()
+    update = Update().set("updated_at", at)
+    update.names["#run"] = ref
+    if kind == "whole":
+        update.set(ref, {**fields, "updated_at": at})
+        condition = "attribute_not_exists(#run)"
+        if fields["status"] in ACTIVE_STATUSES:  # an unfinished run joins only a job that runs (or is not stored yet)
+            update.names["#js"] = "status"
+            update.values[":running"] = {"S": "RUNNING"}
+            condition += " AND (attribute_not_exists(#js) OR #js = :running)"
+        return update, condition
+    for key, value in {**fields, "updated_at": at}.items():
         update.set((ref, key), value)
-    condition = None
-    if allowed is not None:
-        update.names.update({"#run": ref, "#rst": "status"})
-        update.values.update({f":a{i}": {"S": s} for i, s in enumerate(allowed)})
-        condition = "#run.#rst IN (" + ", ".join(f":a{i}" for i in range(len(allowed))) + ")"
-        if "batch_job_id" in fields:
-            update.names["#rbj"] = "batch_job_id"
-            condition += " AND attribute_not_exists(#run.#rbj)"
-    try:
-        db.update(job_urn, update, condition=condition, label=LABEL, returns="NONE")
-        return True
-    except ConditionFailed:
-        return False
+    update.names["#rst"] = "status"
+    conditions = ["attribute_exists(#run.#rst)"]
+    if "status" in fields:
+        lower = [s for s, rank in RANK.items() if rank < RANK[fields["status"]]]
+        update.values.update({f":r{i}": {"S": s} for i, s in enumerate(lower)})
+        conditions.append("#run.#rst IN (" + ", ".join(f":r{i}" for i in range(len(lower))) + ")")
+    if "batch_job_id" in fields:
+        update.names["#rbj"] = "batch_job_id"
+        conditions.append("attribute_not_exists(#run.#rbj)")
+    return update, " AND ".join(conditions)
 
 
-def add_run(db, job_urn: str, entry: dict) -> None:
-    """Record a new worker run in its job."""
-    update = Update().set(RUN_ATTR + entry["worker"], entry, if_absent=True).set("updated_at", now())
-    db.update(job_urn, update, label=LABEL, returns="NONE")
+def write_run(db, info: dict, whole_first: bool = False) -> bool:
+    """Bring a run's entry in its job up to `info` (the run as its writer has just stored or read it).
+
+    Every run's entry is written here: the first write of an entry writes it whole (DynamoDB takes no
+    nested path in a map that is not there), later ones only what moves forward. Each write holds only
+    on the entry it was made for; one that finds the entry otherwise is answered with the job item as
+    it is (no extra read) and made again from it, so writes arriving in any order, twice, or from two
+    processes leave the entry as the run's latest state. The first try is the common case: the whole
+    entry for the poller (`whole_first`), the new status for the others.
+
+    True if something was written, False if the entry was there already. Raises JobEnded for an
+    unfinished run not in a job that has ended (its caller fails the run).
+    """
+    if whole_first:
+        plan = "whole", {k: info[k] for k in ENTRY_FIELDS if info.get(k) is not None}
+    else:
+        plan = "fields", {k: info[k] for k in ("status", "output", "error") if info.get(k) is not None}
+    for _ in range(_ATTEMPTS):
+        update, condition = _run_update(info["worker"], plan)
+        try:
+            db.update(info["job"], update, condition=condition, label=LABEL, returns="NONE", old_on_failure=True)
+            return True
+        except ConditionFailed as failed:
+            job = failed.item or {}
+            plan = plan_run(job.get(RUN_ATTR + info["worker"]), info, job.get("status"))
+            if plan is None:
+                return False
+    raise ConditionFailed(info["job"])  # the entry changed under every write: not a state it can reach
 
 
 def result_urn(job_urn: str, number: int) -> str:
@@ -86,8 +148,8 @@ def results_of(db, job: dict) -> list[str]:
     return [found[u]["entry"] for u in urns if u in found]
 
 
-def end_job(db, job_urn: str, status: str, output=None, error=None) -> bool:
-    """Set a RUNNING job's final status; False if it had ended already."""
+def end_job(db, job_urn: str, status: str, output=None, error=None) -> dict | None:
+    """Set a RUNNING job's final status; the job as it is now ended, or None if it had ended already."""
     update = Update().set("status", status).set("updated_at", now()).remove("active")
     if output is not None:
         update.set("output", output)
@@ -96,10 +158,9 @@ def end_job(db, job_urn: str, status: str, output=None, error=None) -> bool:
     update.names["#s"] = "status"
     update.values[":running"] = {"S": "RUNNING"}
     try:
-        db.update(job_urn, update, condition="#s = :running", label=LABEL, returns="NONE")
-        return True
+        return db.update(job_urn, update, condition="#s = :running", label=LABEL, returns="ALL_NEW")
     except ConditionFailed:
-        return False
+        return None
 
 
 def clear_active(db, job_urn: str) -> None:

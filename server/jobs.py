@@ -107,9 +107,8 @@ def cancel_job(urn):
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ExecutionDoesNotExist":
             raise
-    service.runs.stop_all(job, "Cancelled", "the job was cancelled")
-    job_updates.end_job(service.db, urn, "CANCELLED",
-                        error={"error": "Cancelled", "cause": "cancelled by a user through the API"})
+    service.runs.end_job(job, "CANCELLED", "Cancelled", "the job was cancelled",
+                         error={"error": "Cancelled", "cause": "cancelled by a user through the API"})
     job = service.db.get(urn)
     if job["status"] != "CANCELLED":  # the Queue saw the execution end on its own first
         raise Conflict(f"job {urn} ended {job['status']} before it could be cancelled")

@@ -222,11 +222,9 @@ class QueueProcessor:
         error = None
         if status != "COMPLETED":
             error = {"error": execution.get("error"), "cause": execution.get("cause")}
-        # A worker still running (its task timed out, or a sibling branch failed) is not left behind;
-        # stopped first, so that a job seen ended has no run left running.
-        self.runs.stop_all(job, "Job.Ended", f"the job ended {status} while this worker ran")
-        job_updates.end_job(self.db, job_urn, status, output=execution.get("output") if status == "COMPLETED"
-                            else None, error=error)
+        # A worker still running (its task timed out, or a sibling branch failed) is not left behind.
+        self.runs.end_job(job, status, "Job.Ended", f"the job ended {status} while this worker ran",
+                          output=execution.get("output") if status == "COMPLETED" else None, error=error)
         lifecycle.say("job ended", job_urn, f"{status} after {lifecycle.since(job.get('created_at'))}")
         return True
 

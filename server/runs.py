@@ -3,16 +3,26 @@
 A run's state is written in three places: its run item `urn:jobservice:run:<id>` (the source of
 truth), its entry `run_<id>` in its job's item (what users read) and the Redis copy of the run
 item (what worker calls read). Only this module writes them. Each transition writes the run item
-on the condition that it is in the state the transition starts from, then the job's entry on the
-same kind of condition, so the same transition arriving twice (a redelivered message, a retried
-call, a second process) changes nothing the second time.
+on the condition that it is in the state the transition starts from, then brings the job's entry
+up to the run item as that write returned it (`job_updates.write_run`), so the same transition
+arriving twice (a redelivered message, a retried call, a second process) changes nothing the
+second time.
 
     created (SUBMITTED, no Batch job) --submitted--> SUBMITTED (batch_job_id)
     SUBMITTED --started--> RUNNING --finished--> SUCCEEDED | FAILED
     SUBMITTED | RUNNING --failed or stopped--> FAILED
 
+A run joins its job's item once, when its Batch job is submitted (`submitted`): creating a run
+writes only its run item. Its worker may call start, or even finish, before that write lands;
+whoever writes the entry first writes it whole, the others only what moves it forward (a status
+never moves back), so the entry ends as the run item has it whatever the order. An unfinished
+run never joins a job that has ended: its writer fails it instead (and `submitted` terminates
+the Batch job it has just submitted). A run failed before it joined (SubmitJob refused, never
+submitted) joins as FAILED.
+
 "Fail this run" (`fail`) is written once: the worker's Batch job ended early, the job was never
-submitted, the activity task had ended when the worker finished, or the job ended (`stop_all`).
+submitted, the activity task had ended when the worker finished, the job had ended when the run
+would join it, or the job ended (`stop_all`, through `end_job`).
 """
 
 import json
@@ -47,16 +57,19 @@ class Runs:
                 "result_count": 0, "created_at": at, "updated_at": at}
         if not self.workers.create(info):
             return None
-        job_updates.add_run(self.db, job_urn, {"worker": worker_id, "definition": worker_urn,
-                                               "status": "SUBMITTED", "created_at": at, "updated_at": at})
-        return info, token
+        return info, token  # its job shows it once its Batch job is submitted (`submitted`)
 
     def submitted(self, info: dict, batch_job_id: str) -> dict:
-        """The run's Batch job was submitted; its worker may have started already."""
+        """The run's Batch job was submitted: the run joins its job (its worker may have started, or
+        finished, already). A job that has ended meanwhile gets no unfinished run: the run is failed
+        and the Batch job just submitted is terminated."""
         info = self.workers.set_once(info, "batch_job_id", batch_job_id)
         observe.note(observe.current(), "Update Parent Job Information")
-        job_updates.set_run(self.db, info["job"], info["worker"], allowed=ACTIVE_STATUSES,
-                            batch_job_id=batch_job_id)
+        try:
+            job_updates.write_run(self.db, info, whole_first=True)
+        except job_updates.JobEnded:
+            self.fail(info, "Job.Ended", "the job had ended when its worker's Batch job was submitted",
+                      notify=False, batch_job_id=info.get("batch_job_id") or batch_job_id)
         return info
 
     def start(self, info: dict) -> dict:
@@ -69,7 +82,12 @@ class Runs:
         if info["status"] != "RUNNING":
             raise Conflict(f"worker run {info['worker']} has finished ({info['status']})")
         # Also when the run item was RUNNING already: a start that died before this write is completed.
-        job_updates.set_run(self.db, info["job"], info["worker"], allowed=("SUBMITTED",), status="RUNNING")
+        try:
+            job_updates.write_run(self.db, info)
+        except job_updates.JobEnded:  # started before its poller's write, in a job that has ended since
+            self.fail(info, "Job.Ended", "the job had ended when its worker started", notify=False,
+                      batch_job_id=info.get("batch_job_id"))
+            raise Conflict(f"the job {info['job']} of worker run {info['worker']} has ended") from None
         return info
 
     def add_result(self, info: dict, entry: dict) -> int:
@@ -105,7 +123,7 @@ class Runs:
             self._reopen(claimed)
             raise ServiceUnavailable(f"Step Functions is unreachable: {exc}") from exc
         observe.note(observe.current(), "Update Parent Job Information")
-        job_updates.set_run(self.db, info["job"], info["worker"], allowed=ACTIVE_STATUSES, status=status, **fields)
+        job_updates.write_run(self.db, claimed)
         self._notify(info)
         return claimed
 
@@ -121,13 +139,12 @@ class Runs:
         """
         failure = dumps({"error": error, "cause": cause})
         try:
-            self.workers.transition(info, "FAILED", allowed=allowed, explain=False, error=failure)
+            failed = self.workers.transition(info, "FAILED", allowed=allowed, explain=False, error=failure)
         except Conflict:
             return False
         if end_task:
             self.fail_task(info["task_token"], error, cause)
-        job_updates.set_run(self.db, info["job"], info["worker"], allowed=ACTIVE_STATUSES, status="FAILED",
-                            error=failure)
+        job_updates.write_run(self.db, failed)  # a run failed before it joined its job joins it FAILED
         if batch_job_id:
             self.clients.batch.terminate_job(jobId=batch_job_id, reason=cause[:256])
         if notify:
@@ -149,8 +166,8 @@ class Runs:
                 continue
             info = self.workers.get(run["worker"])
             if info is None:  # no run item (lost): its job's entry and Batch job are all there is to end
-                job_updates.set_run(self.db, job["urn"], run["worker"], allowed=ACTIVE_STATUSES, status="FAILED",
-                                    error=dumps({"error": error, "cause": cause}))
+                job_updates.write_run(self.db, {**run, "job": job["urn"], "status": "FAILED",
+                                                "error": dumps({"error": error, "cause": cause})})
                 if run.get("batch_job_id"):
                     self.clients.batch.terminate_job(jobId=run["batch_job_id"], reason=cause[:256])
                 continue
@@ -160,9 +177,21 @@ class Runs:
             # The job's entry takes the run's end now, so a job seen ended has no run left running.
             ended = self.workers.get(run["worker"], fresh=True)
             if ended is not None and ended["status"] not in ACTIVE_STATUSES:
-                fields = {k: ended[k] for k in ("output", "error") if ended.get(k) is not None}
-                job_updates.set_run(self.db, job["urn"], run["worker"], allowed=ACTIVE_STATUSES,
-                                    status=ended["status"], **fields)
+                job_updates.write_run(self.db, ended)
+
+    def end_job(self, job: dict, status: str, code: str, cause: str, output=None, error=None) -> bool:
+        """End a RUNNING job (with its `output` or `error`) and fail its unfinished runs (with `code` and
+        `cause`); False if it had ended already.
+
+        Its runs are stopped first, so that a job seen ended has no run left running. A run that joined
+        the job after `job` was read is in the ended job as `end_job` returns it, and is stopped then; a
+        run that joins later finds the job ended and is failed by its own writer (`submitted`, `start`).
+        """
+        self.stop_all(job, code, cause)
+        ended = job_updates.end_job(self.db, job["urn"], status, output=output, error=error)
+        if ended is not None:
+            self.stop_all(ended, code, cause)
+        return ended is not None
 
     def _notify(self, info: dict) -> None:
         self._send({"type": "update-job", "job": info["job"], "worker": info["worker"]}, "Send Update Job Message")

@@ -4,6 +4,7 @@ No HTTP server and no background loop runs here: the API is called through Flask
 the Queue with `run_once`, the Activity Poller with `poll_once`, `wanted` and `watch_once`.
 """
 
+import itertools
 import sys
 import threading
 import time
@@ -192,15 +193,21 @@ def test_a_bad_until_is_a_400_naming_it(stepped, api, bad):
     assert body["error"]["code"] == "BadRequest" and "'until'" in body["error"]["message"]
 
 
+def create_run(stepped, worker, job_urn) -> tuple[dict, str]:
+    """A poller takes the job's task and creates its run, and stops there (before SubmitJob): (info, token)."""
+    from server import asl
+
+    task = stepped.clients.sfn_poll.get_activity_task(activityArn=worker["activity_arn"], workerName="test")
+    effective, _, _ = asl.unwrap(task["input"])
+    return stepped.runs.create(task["taskToken"], job_urn, worker["urn"], effective)
+
+
 def test_a_task_taken_but_never_submitted_fails_its_run_and_its_job(stepped, api):
     job_def, worker = one_step_job(api)
     job_urn = start_job(stepped, api, job_def)
     # A poller took the task and recorded the run, then died before SubmitJob.
-    task = stepped.clients.sfn_poll.get_activity_task(activityArn=worker["activity_arn"], workerName="dead")
-    from server import asl
-
-    effective, _, _ = asl.unwrap(task["input"])
-    info, _ = stepped.runs.create(task["taskToken"], job_urn, worker["urn"], effective)
+    info, _ = create_run(stepped, worker, job_urn)
+    assert api("GET", f"/v2/jobs/{job_urn}", 200)["workers"] == []  # a run joins its job once submitted
     assert stepped.poller.watch_once() == 0  # within the grace period: it may still be submitted
     stepped.settings.unsubmitted_grace_seconds = 0
     try:
@@ -391,3 +398,147 @@ def test_a_long_poll_passing_back_an_older_etag_is_answered_at_once(stepped, api
     unchanged = http.get(f"/v2/jobs/{job_urn}?wait=0.2&seen={again.headers['ETag'].strip(chr(34))}")
     assert unchanged.headers["ETag"] == again.headers["ETag"]  # seen as it is: waited, to the deadline
     stepped.runs.fail(info, "Test.Done", "test over")
+
+
+def entry(stepped, info) -> dict | None:
+    """The run's entry in its job item, as DynamoDB holds it."""
+    return stepped.db.get(info["job"]).get("run_" + info["worker"])
+
+
+def shown(api, info) -> list[tuple]:
+    """The job's workers as GET /v2/jobs/{urn} shows them: (worker, status, batch job id, output)."""
+    job = api("GET", f"/v2/jobs/{info['job']}", 200)
+    return [(w["worker"], w["status"], w["batch_job_id"], w["output"]) for w in job["workers"]]
+
+
+def test_a_start_before_the_pollers_write_leaves_the_run_running_with_its_batch_job(stepped, api):
+    job_def, worker = one_step_job(api)
+    job_urn = start_job(stepped, api, job_def)
+    info, _ = create_run(stepped, worker, job_urn)
+    # The Batch job was submitted and its worker called start before the poller recorded the submission.
+    started = stepped.runs.start(info)
+    assert shown(api, info) == [(info["worker"], "RUNNING", None, None)]
+    stepped.runs.submitted(info, "batch-early-start")
+    assert shown(api, info) == [(info["worker"], "RUNNING", "batch-early-start", None)]
+    assert stepped.worker_info.get(info["worker"], fresh=True)["status"] == "RUNNING"
+    stepped.runs.fail(started, "Test.Done", "test over")
+
+
+def test_a_finish_before_the_pollers_write_is_never_taken_back(stepped, api):
+    job_def, worker = one_step_job(api)
+    job_urn = start_job(stepped, api, job_def)
+    info, _ = create_run(stepped, worker, job_urn)
+    stepped.runs.finish(stepped.runs.start(info), "SUCCEEDED", {"output": {"fast": True}})
+    assert shown(api, info) == [(info["worker"], "SUCCEEDED", None, {"fast": True})]
+    stepped.runs.submitted(info, "batch-fast-worker")  # the poller's write lands last
+    assert shown(api, info) == [(info["worker"], "SUCCEEDED", "batch-fast-worker", {"fast": True})]
+    deadline = time.monotonic() + 20
+    while api("GET", f"/v2/jobs/{job_urn}", 200)["status"] == "RUNNING":
+        assert time.monotonic() < deadline, "the job stayed RUNNING"
+        stepped.queue.run_once(wait=0)
+    job = api("GET", f"/v2/jobs/{job_urn}", 200)
+    assert job["status"] == "COMPLETED" and job["output"] == {"fast": True}
+    assert [(w["status"], w["batch_job_id"]) for w in job["workers"]] == [("SUCCEEDED", "batch-fast-worker")]
+
+
+def test_the_pollers_write_applied_twice_changes_nothing(stepped, api):
+    from server import job_updates
+
+    job_def, worker = one_step_job(api)
+    job_urn = start_job(stepped, api, job_def)
+    info, _ = create_run(stepped, worker, job_urn)
+    recorded = stepped.runs.submitted(info, "batch-once")
+    before = stored(stepped, info)
+    assert before[1]["run_" + info["worker"]]["status"] == "SUBMITTED"
+    assert stepped.runs.submitted(info, "batch-once") == recorded  # a retried record
+    assert job_updates.write_run(stepped.db, recorded, whole_first=True) is False  # a second process's
+    assert stored(stepped, info) == before
+    assert shown(api, info) == [(info["worker"], "SUBMITTED", "batch-once", None)]
+    stepped.runs.fail(recorded, "Test.Done", "test over")
+
+
+def test_a_job_ended_before_the_pollers_write_is_left_with_no_run_active(stepped, api):
+    job_def, worker = one_step_job(api)
+    job_urn = start_job(stepped, api, job_def)
+    info, token = create_run(stepped, worker, job_urn)
+    batch_job_id = stepped.poller._submit(worker["name"], info["worker"], job_urn, token)
+    api("POST", f"/v2/jobs/{job_urn}/cancel", 200)  # ends while the run is in no entry of the job
+    stepped.runs.submitted(info, batch_job_id)
+    job = api("GET", f"/v2/jobs/{job_urn}", 200)
+    assert job["status"] == "CANCELLED"
+    assert [(w["status"], w["batch_job_id"], w["error"]["error"]) for w in job["workers"]] == [
+        ("FAILED", batch_job_id, "Job.Ended")]
+    assert stepped.worker_info.get(info["worker"], fresh=True)["status"] == "FAILED"
+    deadline = time.monotonic() + 20
+    while True:  # terminated: its process ends and the Batch job with it
+        batch_job = stepped.clients.batch.describe_jobs(jobs=[batch_job_id])["jobs"][0]
+        if batch_job["status"] == "FAILED":
+            break
+        assert time.monotonic() < deadline, f"the Batch job is still {batch_job['status']}"
+        time.sleep(0.05)
+
+
+def test_a_run_joining_while_its_job_ends_is_stopped_with_it(stepped, api):
+    job_def, worker = one_step_job(api)
+    job_urn = start_job(stepped, api, job_def)
+    job = stepped.db.get(job_urn)  # the Queue reads the job as its execution ends ...
+    info, _ = create_run(stepped, worker, job_urn)
+    stepped.runs.submitted(info, "batch-joins-late")  # ... the run joins it meanwhile ...
+    assert stepped.runs.end_job(job, "FAILED", "Job.Ended", "the job ended", error={"error": "X", "cause": ""})
+    ended = api("GET", f"/v2/jobs/{job_urn}", 200)  # ... and is stopped all the same
+    assert ended["status"] == "FAILED"
+    assert [(w["status"], w["error"]["error"]) for w in ended["workers"]] == [("FAILED", "Job.Ended")]
+    assert stepped.worker_info.get(info["worker"], fresh=True)["status"] == "FAILED"
+
+
+def test_a_refused_submission_leaves_the_run_failed_in_its_job(stepped, api, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    job_def, worker = one_step_job(api)
+    job_urn = start_job(stepped, api, job_def)
+
+    def refused(**kwargs):
+        raise ClientError({"Error": {"Code": "ClientException", "Message": "no"}}, "SubmitJob")
+
+    monkeypatch.setattr(stepped.clients.batch, "submit_job", refused)
+    assert stepped.poller.poll_once(worker["activity_arn"])
+    monkeypatch.undo()
+    job = api("GET", f"/v2/jobs/{job_urn}", 200)
+    assert [(w["status"], w["batch_job_id"], w["error"]["error"]) for w in job["workers"]] == [
+        ("FAILED", None, "Worker.SubmitFailed")]
+    deadline = time.monotonic() + 20
+    while api("GET", f"/v2/jobs/{job_urn}", 200)["status"] == "RUNNING":  # its task was failed: so is the job
+        assert time.monotonic() < deadline, "the job stayed RUNNING"
+        stepped.queue.run_once(wait=0)
+    assert api("GET", f"/v2/jobs/{job_urn}", 200)["status"] == "FAILED"
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(["submitted", "started", "finished"])),
+                         ids="-".join)
+def test_the_entry_ends_as_the_run_whatever_order_its_writes_arrive_in(stepped, order):
+    """The poller's, the start's and the finish's writes of one run's entry, each with the run as its
+    writer holds it, in every order: the entry never moves back and ends as the run ended."""
+    from server import job_updates
+    from server.dynamodb_connection import dumps
+
+    job_urn = f"urn:jobservice:job:order-{uuid.uuid4().hex[:8]}"
+    base = {"worker": uuid.uuid4().hex, "job": job_urn, "definition": "urn:jobservice:worker:w",
+            "created_at": "2026-01-01T00:00:00.000Z"}
+    writes = {  # the poller recorded the Batch job before the start; the finish holds the whole run
+        "submitted": ({**base, "status": "SUBMITTED", "batch_job_id": "b1"}, True),
+        "started": ({**base, "status": "RUNNING", "batch_job_id": "b1"}, False),
+        "finished": ({**base, "status": "SUCCEEDED", "batch_job_id": "b1", "output": dumps(7)}, False),
+    }
+    rank = {"SUBMITTED": 0, "RUNNING": 1, "SUCCEEDED": 2}
+    seen = []
+    for name in order:
+        info, whole_first = writes[name]
+        job_updates.write_run(stepped.db, info, whole_first=whole_first)
+        seen.append(rank[entry(stepped, info)["status"]])
+    assert seen == sorted(seen)
+    final = entry(stepped, base)
+    assert {k: final[k] for k in ("worker", "definition", "status", "batch_job_id", "output", "created_at")} == {
+        **{k: base[k] for k in ("worker", "definition", "created_at")},
+        "status": "SUCCEEDED", "batch_job_id": "b1", "output": dumps(7)}
+    for info, whole_first in writes.values():  # each applied again: nothing written
+        assert job_updates.write_run(stepped.db, info, whole_first=whole_first) is False
