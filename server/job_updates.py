@@ -114,7 +114,10 @@ def write_run(db, info: dict, whole_first: bool = False) -> bool:
             db.update(info["job"], update, condition=condition, label=LABEL, returns="NONE", old_on_failure=True)
             return True
         except ConditionFailed as failed:
-            job = failed.item or {}
+            # An endpoint that does not return the item a condition failed on (not every emulator
+            # knows ReturnValuesOnConditionCheckFailure) costs a read here.
+            job = failed.item if failed.item is not None else db.get(info["job"], label="Get Resource")
+            job = job or {}
             plan = plan_run(job.get(RUN_ATTR + info["worker"]), info, job.get("status"))
             if plan is None:
                 return False
