@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections import OrderedDict, deque
 from datetime import datetime
 
@@ -43,6 +44,44 @@ _ended: "OrderedDict[str, tuple[int | None, list[str]]]" = OrderedDict()
 start_faults: list = []
 #: batch job id -> why its process was killed from outside (a host that went away), for its status reason.
 _killed: dict[str, str] = {}
+
+
+#: Wall seconds that a failed job nobody describes holds a skipping clock to the service's sweeps.
+UNREAD_FAILURE_SECONDS = 2.0
+_unread: dict[str, float] = {}  # batch job id -> monotonic time it failed on its own, until described
+
+
+def _failed(job) -> None:
+    """Mark `job` stopped, unsuccessful. One that failed on its own (its process exited non-zero or
+    could not start; not terminated by a caller, who knows) is news for the service's Batch watch
+    until a DescribeJobs shows it: a skipping clock jumps to the next sweep, not past it to a
+    deadline the failure would have prevented (the task's timeout)."""
+    if not job.stop and clock.CLOCK.mode == "skip":
+        with _lock:
+            _unread[job.job_id] = time.monotonic()
+    job._mark_stopped(success=False)
+
+
+def no_failure_unread() -> bool:
+    """True when every Batch job that failed on its own has been described since (or failed a while ago)."""
+    with _lock:
+        stale = time.monotonic() - UNREAD_FAILURE_SECONDS
+        for job_id in [job_id for job_id, at in _unread.items() if at < stale]:
+            del _unread[job_id]
+        return not _unread
+
+
+no_failure_unread.waiting = 'a failed Batch job is not described yet'  # what `Clock.holders()` says
+
+
+def _describe_jobs(self, jobs):
+    described = _stock_describe_jobs(self, jobs)
+    if _unread:
+        with _lock:
+            for job in described:
+                if job.get("status") in ("SUCCEEDED", "FAILED"):
+                    _unread.pop(job.get("jobId"), None)
+    return described
 
 
 def ended(job_id: str) -> tuple[int | None, list[str]] | None:
@@ -163,7 +202,7 @@ def _run(job) -> None:
             if reason:
                 job.job_stopped_reason, job.exit_code = reason, None
                 _keep(job.job_id, None, [reason])
-                job._mark_stopped(success=False)
+                _failed(job)
                 return
         command = local_command(job._add_parameters_to_command(job._get_container_property("command", [])))
         if not command:
@@ -188,7 +227,7 @@ def _run(job) -> None:
         job.job_stopped_reason = f"CannotStartContainerError: {exc}"
         job.exit_code = None
         _keep(job.job_id, None, [str(exc)])
-        job._mark_stopped(success=False)
+        _failed(job)
         return
     tail: deque = deque(maxlen=TAIL_LINES)
     copied = _stderr.add(proc.stderr, tail) if proc.stderr is not None else None
@@ -230,7 +269,10 @@ def _run(job) -> None:
         killed = _killed.pop(job.job_id, None)
     if job.job_stopped_reason is None:
         job.job_stopped_reason = killed or "Essential container in task exited"
-    job._mark_stopped(success=proc.returncode == 0 and not job.stop)
+    if proc.returncode == 0 and not job.stop:
+        job._mark_stopped(success=True)
+    else:
+        _failed(job)
 
 
 def _exited(proc: subprocess.Popen) -> threading.Event:
@@ -316,6 +358,7 @@ _stock_run = batch_models.Job.run
 _stock_terminate = batch_models.Job.terminate
 _container_details = batch_models.Job._container_details
 _stock_batch_backend = batch_responses.BatchResponse.batch_backend
+_stock_describe_jobs = batch_models.BatchBackend.describe_jobs
 
 
 def _local(job) -> bool:
@@ -400,3 +443,5 @@ def install() -> None:
     batch_models.Job.terminate = _dispatch_terminate
     batch_models.Job._container_details = _container_details_with_exit_code
     batch_responses.BatchResponse.batch_backend = _batch_backend
+    batch_models.BatchBackend.describe_jobs = _describe_jobs
+    clock.CLOCK.add_idle_check(no_failure_unread, until_sweep=True)  # the service's Batch watch reads it

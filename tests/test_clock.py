@@ -53,6 +53,14 @@ def test_long_waits_under_skip_retry_60_then_120_and_last_over_4080_virtual_seco
     assert result.events[-1].at - result.events[0].at >= 4080
 
 
+def test_a_worker_that_crashes_under_skip_fails_its_job_naming_the_exit_not_a_timeout(service):
+    # Nothing holds the clock between the crash and the Batch watch that sees it: skip mode must
+    # jump to that sweep, not to the task's default timeout (99999999 s) that the failure prevents.
+    result, job = run_job(service, SCENARIOS / "crash.scenario.yaml", clock="skip")
+    assert job["status"] == "FAILED" and job["error"]["error"] == "Worker.Exited"
+    assert result.virtual_seconds < 600
+
+
 def shape(job):
     """What must not depend on the clock: statuses, errors, output, and the order of the runs."""
     return {"status": job["status"], "output": job["output"],

@@ -280,6 +280,8 @@ RETRY = f"{PARSER}.asl.component.common.retry.retrier_decl"
 EXEC_STATE = f"{PARSER}.asl.component.state.exec.execute_state"
 SER = "moto.core.serialize"
 SIGNATURES_SINCE = [
+    # batch_local._describe_jobs: wraps it (a list of job descriptions with jobId and status)
+    ("moto.batch.models", "BatchBackend.describe_jobs", ["self", "jobs"]),
     # model_tracking: replaces BaseModel.__new__
     ("moto.core.common_models", "BaseModel.__new__", ["cls"]),
     # dispatch_cache.install_action_cache: replaces moto.core.responses.method_names_from_class
