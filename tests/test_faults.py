@@ -32,9 +32,10 @@ def faults_seen(result):
     return [e.label for e in result.events if e.kind == "note" and e.details.get("fault")]
 
 
-def test_chaos_scenario_completes_with_two_results_and_the_same_output(service):
+@pytest.mark.parametrize("clock", [None, "skip"], ids=["real-clock", "skip-clock"])
+def test_chaos_scenario_completes_with_two_results_and_the_same_output(service, clock):
     scenario = load(ROOT / "scenarios" / "chaos.scenario.yaml")[0]
-    result = run_scenario(scenario, service)
+    result = run_scenario(scenario, service, clock=clock)
     assert result.passed, result.format_failure()
     done = next(s for s in result.steps if s.name == "job COMPLETED")
     assert done.ok  # the step checks: COMPLETED, exactly 2 results, the same output as without faults
