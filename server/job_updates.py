@@ -91,7 +91,7 @@ def _run_update(worker_id: str, plan) -> tuple[Update, str]:
     return update, " AND ".join(conditions)
 
 
-def write_run(db, info: dict, whole_first: bool = False) -> bool:
+def write_run(db, info: dict, submitted: bool = False, batch_job: bool = False) -> bool:
     """Bring a run's entry in its job up to `info` (the run as its writer has just stored or read it).
 
     Every run's entry is written here: the first write of an entry writes it whole (DynamoDB takes no
@@ -99,12 +99,19 @@ def write_run(db, info: dict, whole_first: bool = False) -> bool:
     on the entry it was made for; one that finds the entry otherwise is answered with the job item as
     it is (no extra read) and made again from it, so writes arriving in any order, twice, or from two
     processes leave the entry as the run's latest state. The first try is the common case: the whole
-    entry for the poller (`whole_first`), the new status for the others.
+    entry for the poller's write after SubmitJob (`submitted`), the new status for the others.
+
+    Only the poller's write records the run's Batch job id in its job (`submitted`, or `batch_job`
+    for a run the poller fails right after submitting it), as the sequence diagram has it (Submit
+    Worker Job, then Update Job Resource): a fast worker's start that writes the entry first leaves
+    it out, so a user who waits for the Batch job id sees it after the poller's write.
 
     True if something was written, False if the entry was there already. Raises JobEnded for an
     unfinished run not in a job that has ended (its caller fails the run).
     """
-    if whole_first:
+    if not (submitted or batch_job):
+        info = {k: v for k, v in info.items() if k != "batch_job_id"}
+    if submitted:
         plan = "whole", {k: info[k] for k in ENTRY_FIELDS if info.get(k) is not None}
     else:
         plan = "fields", {k: info[k] for k in ("status", "output", "error") if info.get(k) is not None}

@@ -66,7 +66,7 @@ class Runs:
         info = self.workers.set_once(info, "batch_job_id", batch_job_id)
         observe.note(observe.current(), "Update Parent Job Information")
         try:
-            job_updates.write_run(self.db, info, whole_first=True)
+            job_updates.write_run(self.db, info, submitted=True)
         except job_updates.JobEnded:
             self.fail(info, "Job.Ended", "the job had ended when its worker's Batch job was submitted",
                       notify=False, batch_job_id=info.get("batch_job_id") or batch_job_id)
@@ -144,7 +144,8 @@ class Runs:
             return False
         if end_task:
             self.fail_task(info["task_token"], error, cause)
-        job_updates.write_run(self.db, failed)  # a run failed before it joined its job joins it FAILED
+        # A run failed before it joined its job joins it FAILED (with the Batch job its caller names).
+        job_updates.write_run(self.db, failed, batch_job=batch_job_id is not None)
         if batch_job_id:
             self.clients.batch.terminate_job(jobId=batch_job_id, reason=cause[:256])
         if notify:

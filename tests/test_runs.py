@@ -456,7 +456,7 @@ def test_the_pollers_write_applied_twice_changes_nothing(stepped, api):
     before = stored(stepped, info)
     assert before[1]["run_" + info["worker"]]["status"] == "SUBMITTED"
     assert stepped.runs.submitted(info, "batch-once") == recorded  # a retried record
-    assert job_updates.write_run(stepped.db, recorded, whole_first=True) is False  # a second process's
+    assert job_updates.write_run(stepped.db, recorded, submitted=True) is False  # a second process's
     assert stored(stepped, info) == before
     assert shown(api, info) == [(info["worker"], "SUBMITTED", "batch-once", None)]
     stepped.runs.fail(recorded, "Test.Done", "test over")
@@ -537,13 +537,29 @@ def test_the_entry_ends_as_the_run_whatever_order_its_writes_arrive_in(stepped, 
     rank = {"SUBMITTED": 0, "RUNNING": 1, "SUCCEEDED": 2}
     seen = []
     for name in order:
-        info, whole_first = writes[name]
-        job_updates.write_run(stepped.db, info, whole_first=whole_first)
+        info, submitted = writes[name]
+        job_updates.write_run(stepped.db, info, submitted=submitted)
         seen.append(rank[entry(stepped, info)["status"]])
     assert seen == sorted(seen)
     final = entry(stepped, base)
     assert {k: final[k] for k in ("worker", "definition", "status", "batch_job_id", "output", "created_at")} == {
         **{k: base[k] for k in ("worker", "definition", "created_at")},
         "status": "SUCCEEDED", "batch_job_id": "b1", "output": dumps(7)}
-    for info, whole_first in writes.values():  # each applied again: nothing written
-        assert job_updates.write_run(stepped.db, info, whole_first=whole_first) is False
+    for info, submitted in writes.values():  # each applied again: nothing written
+        assert job_updates.write_run(stepped.db, info, submitted=submitted) is False
+
+
+def test_only_the_pollers_write_shows_the_batch_job_in_the_job(stepped):
+    """A fast worker's start writes the entry first, with the Batch job id its cached run holds: the job
+    shows that id only from the poller's write on (Submit Worker Job, then Update Job Resource), so a
+    user waiting for it sees the diagram's order."""
+    from server import job_updates
+
+    job_urn = f"urn:jobservice:job:batch-{uuid.uuid4().hex[:8]}"
+    base = {"worker": uuid.uuid4().hex, "job": job_urn, "definition": "urn:jobservice:worker:w",
+            "created_at": "2026-01-01T00:00:00.000Z", "batch_job_id": "b1"}
+    job_updates.write_run(stepped.db, {**base, "status": "RUNNING"})  # the start, before the poller's write
+    assert entry(stepped, base)["status"] == "RUNNING" and "batch_job_id" not in entry(stepped, base)
+    job_updates.write_run(stepped.db, {**base, "status": "SUBMITTED"}, submitted=True)  # the poller's
+    assert {k: entry(stepped, base).get(k) for k in ("status", "batch_job_id")} == {"status": "RUNNING",
+                                                                                  "batch_job_id": "b1"}
