@@ -101,10 +101,12 @@ def write_run(db, info: dict, submitted: bool = False, batch_job: bool = False) 
     processes leave the entry as the run's latest state. The first try is the common case: the whole
     entry for the poller's write after SubmitJob (`submitted`), the new status for the others.
 
-    Only the poller's write records the run's Batch job id in its job (`submitted`, or `batch_job`
-    for a run the poller fails right after submitting it), as the sequence diagram has it (Submit
-    Worker Job, then Update Job Resource): a fast worker's start that writes the entry first leaves
-    it out, so a user who waits for the Batch job id sees it after the poller's write.
+    Each writer writes its own transition, so what a user sees comes after the arrow that did it, in
+    the sequence diagram's order, whatever order the writes land in. Only the poller's write records
+    the run's Batch job id (`submitted`, or `batch_job` for a run the poller fails right after
+    submitting it: Submit Worker Job, then Update Job Resource), and it writes the run as submitted
+    even when its worker has gone further meanwhile: a fast worker's start or finish writes its own
+    status and outcome (and leaves the Batch job id out).
 
     True if something was written, False if the entry was there already. Raises JobEnded for an
     unfinished run not in a job that has ended (its caller fails the run).
@@ -112,6 +114,7 @@ def write_run(db, info: dict, submitted: bool = False, batch_job: bool = False) 
     if not (submitted or batch_job):
         info = {k: v for k, v in info.items() if k != "batch_job_id"}
     if submitted:
+        info = {**{k: v for k, v in info.items() if k not in ("output", "error")}, "status": "SUBMITTED"}
         plan = "whole", {k: info[k] for k in ENTRY_FIELDS if info.get(k) is not None}
     else:
         plan = "fields", {k: info[k] for k in ("status", "output", "error") if info.get(k) is not None}

@@ -563,3 +563,22 @@ def test_only_the_pollers_write_shows_the_batch_job_in_the_job(stepped):
     job_updates.write_run(stepped.db, {**base, "status": "SUBMITTED"}, submitted=True)  # the poller's
     assert {k: entry(stepped, base).get(k) for k in ("status", "batch_job_id")} == {"status": "RUNNING",
                                                                                   "batch_job_id": "b1"}
+
+
+def test_the_pollers_write_leaves_a_runs_end_to_its_finisher(stepped):
+    """The poller's write lands while the worker's finish is in flight (the run item has ended, the
+    job's entry not yet): it shows the run submitted, and the end comes with the finisher's own write
+    (Update Job Resource of the Worker Manager, before the user can see it)."""
+    from server import job_updates
+    from server.dynamodb_connection import dumps
+
+    job_urn = f"urn:jobservice:job:end-{uuid.uuid4().hex[:8]}"
+    ended = {"worker": uuid.uuid4().hex, "job": job_urn, "definition": "urn:jobservice:worker:w",
+             "created_at": "2026-01-01T00:00:00.000Z", "batch_job_id": "b1", "status": "SUCCEEDED",
+             "output": dumps(7)}
+    job_updates.write_run(stepped.db, ended, submitted=True)  # the poller, with the run item as set_once returned it
+    shown = entry(stepped, ended)
+    assert (shown["status"], shown["batch_job_id"], "output" in shown) == ("SUBMITTED", "b1", False)
+    job_updates.write_run(stepped.db, ended)  # the finisher's write
+    shown = entry(stepped, ended)
+    assert (shown["status"], shown["batch_job_id"], shown["output"]) == ("SUCCEEDED", "b1", dumps(7))
