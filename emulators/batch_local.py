@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import OrderedDict, deque
 from datetime import datetime
 
@@ -27,6 +26,7 @@ from moto.batch import responses as batch_responses
 from server import clock
 
 from . import scope
+from .unread import Unread
 
 log = logging.getLogger(__name__)
 
@@ -48,39 +48,22 @@ _killed: dict[str, str] = {}
 
 #: Wall seconds that a failed job nobody describes holds a skipping clock to the service's sweeps.
 UNREAD_FAILURE_SECONDS = 2.0
-_unread: dict[str, float] = {}  # batch job id -> monotonic time it failed on its own, until described
+#: The idle check: True when every Batch job that failed on its own has been described since (or failed a while ago).
+no_failure_unread = Unread(UNREAD_FAILURE_SECONDS, "a failed Batch job is not described yet")
 
 
 def _failed(job) -> None:
     """Mark `job` stopped, unsuccessful. One that failed on its own (its process exited non-zero or
     could not start; not terminated by a caller, who knows) is news for the service's Batch watch
-    until a DescribeJobs shows it: a skipping clock jumps to the next sweep, not past it to a
-    deadline the failure would have prevented (the task's timeout)."""
-    if not job.stop and clock.CLOCK.mode == "skip":
-        with _lock:
-            _unread[job.job_id] = time.monotonic()
+    until a DescribeJobs shows it (emulators/unread.py)."""
+    if not job.stop:
+        no_failure_unread.ended(job.job_id)
     job._mark_stopped(success=False)
-
-
-def no_failure_unread() -> bool:
-    """True when every Batch job that failed on its own has been described since (or failed a while ago)."""
-    with _lock:
-        stale = time.monotonic() - UNREAD_FAILURE_SECONDS
-        for job_id in [job_id for job_id, at in _unread.items() if at < stale]:
-            del _unread[job_id]
-        return not _unread
-
-
-no_failure_unread.waiting = 'a failed Batch job is not described yet'  # what `Clock.holders()` says
 
 
 def _describe_jobs(self, jobs):
     described = _stock_describe_jobs(self, jobs)
-    if _unread:
-        with _lock:
-            for job in described:
-                if job.get("status") in ("SUCCEEDED", "FAILED"):
-                    _unread.pop(job.get("jobId"), None)
+    no_failure_unread.read(job.get("jobId") for job in described if job.get("status") in ("SUCCEEDED", "FAILED"))
     return described
 
 

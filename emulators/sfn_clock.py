@@ -36,6 +36,7 @@ from moto.stepfunctions.parser.backend import execution_worker
 from server import clock
 
 from . import sfn_activities
+from .unread import Unread
 
 _flag = threading.local()
 
@@ -198,42 +199,22 @@ def _evaluation_environment(self):
 # -- an execution that ended is news until someone reads it --
 #: How long an ended execution that nobody describes holds skip mode still (wall seconds).
 UNREAD_END_SECONDS = 2.0
-_unread: dict = {}  # execution ARN -> monotonic time it ended
-_unread_lock = threading.Lock()
+#: The idle check: True when every execution that ended has been described since (or ended a while ago).
+no_end_unread = Unread(UNREAD_END_SECONDS, "an ended execution is not read yet")
 _stock_ended = sfn_activities.ActivityBackend._ended
 _stock_describe = sfn_activities.ActivityBackend.describe_execution
 
 
 def _ended(self, execution):
-    if clock.CLOCK.mode == "skip":  # only skip mode asks; kept for at most UNREAD_END_SECONDS
-        no_end_unread()
-        with _unread_lock:
-            _unread[execution.exec_arn] = _time.monotonic()
+    no_end_unread.ended(execution.exec_arn)
     return _stock_ended(self, execution)
 
 
 def _describe_execution(self, execution_arn, *args, **kwargs):
     result = _stock_describe(self, execution_arn, *args, **kwargs)
     if getattr(result, "exec_status", None) != "RUNNING":
-        with _unread_lock:
-            _unread.pop(execution_arn, None)
+        no_end_unread.read((execution_arn,))
     return result
-
-
-def no_end_unread() -> bool:
-    """True when every execution that ended has been described since (or ended a while ago).
-
-    The service learns that an execution ended by describing it; until then the end is
-    something happening, as a visible message is: skip mode does not jump past it.
-    """
-    with _unread_lock:
-        stale = _time.monotonic() - UNREAD_END_SECONDS
-        for arn in [arn for arn, at in _unread.items() if at < stale]:
-            del _unread[arn]
-        return not _unread
-
-
-no_end_unread.waiting = 'an ended execution is not read yet'  # what `Clock.holders()` says while it is not idle
 
 
 _installed = False
