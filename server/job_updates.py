@@ -54,13 +54,17 @@ def plan_run(entry: dict | None, info: dict, job_status: str | None):
     if entry is None:
         if info["status"] in ACTIVE_STATUSES and job_status not in (None, "RUNNING"):
             raise JobEnded(info["job"])
-        return "whole", {k: info[k] for k in ENTRY_FIELDS if info.get(k) is not None}
+        return _whole(info)
     fields = {}
     if RANK[info["status"]] > RANK[entry["status"]]:
         fields.update({k: info[k] for k in ("status", "output", "error") if info.get(k) is not None})
     if info.get("batch_job_id") and not entry.get("batch_job_id"):
         fields["batch_job_id"] = info["batch_job_id"]
     return ("fields", fields) if fields else None
+
+
+def _whole(info: dict):
+    return "whole", {k: info[k] for k in ENTRY_FIELDS if info.get(k) is not None}
 
 
 def _run_update(worker_id: str, plan) -> tuple[Update, str]:
@@ -115,7 +119,7 @@ def write_run(db, info: dict, submitted: bool = False, batch_job: bool = False) 
         info = {k: v for k, v in info.items() if k != "batch_job_id"}
     if submitted:
         info = {**{k: v for k, v in info.items() if k not in ("output", "error")}, "status": "SUBMITTED"}
-        plan = "whole", {k: info[k] for k in ENTRY_FIELDS if info.get(k) is not None}
+        plan = _whole(info)
     else:
         plan = "fields", {k: info[k] for k in ("status", "output", "error") if info.get(k) is not None}
     for _ in range(_ATTEMPTS):
