@@ -8,6 +8,7 @@ import threading
 from werkzeug.serving import ThreadedWSGIServer, WSGIRequestHandler
 
 log = logging.getLogger(__name__)
+_REQUESTS = logging.getLogger("werkzeug")  # where werkzeug writes each request's line
 #: Seconds a connection may stay silent while the server waits for its request or its body.
 READ_TIMEOUT = 30
 #: Seconds a kept-alive connection may wait idle for its next request before it is closed (and its thread ends).
@@ -91,6 +92,12 @@ class Handler(WSGIRequestHandler):
         if keyword.lower() == "connection" and value.lower() == "close" and self._keep():
             return
         super().send_header(keyword, value)
+
+    def log_request(self, code="-", size="-") -> None:
+        # Werkzeug formats the line (date, address, path) before its logger decides; most runs drop it.
+        # NOTSET stays as werkzeug has it: its first line sets the logger to INFO.
+        if _REQUESTS.level == logging.NOTSET or _REQUESTS.isEnabledFor(logging.INFO):
+            super().log_request(code, size)
 
     def _keep(self) -> bool:
         """The connection may serve another request: HTTP/1.1 asked for it, and the body was read to its end."""

@@ -87,3 +87,13 @@ def test_a_body_the_api_did_not_read_is_never_taken_for_the_next_request(small):
     answered = closed_by_server(sock)
     assert answered.startswith(b"HTTP/1.1 405") and b"connection: close" in answered.lower()
     assert answered.count(b"HTTP/1.1") == 1
+
+
+def test_request_lines_follow_the_werkzeug_loggers_level(small, caplog):
+    """`-vvv` (werkzeug at INFO) shows a line per request; at WARNING, the default, none is written."""
+    for level, shown in (("INFO", True), ("WARNING", False)):
+        caplog.clear()
+        with caplog.at_level(level, logger="werkzeug"):
+            assert requests.get(f"{small.url}/v2/health?probe={level}", timeout=10).status_code == 200
+        lines = [r.getMessage() for r in caplog.records if r.name == "werkzeug"]
+        assert any(f"GET /v2/health?probe={level} HTTP/1.1" in line and " 200 " in line for line in lines) is shown, lines
