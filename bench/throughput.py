@@ -78,9 +78,11 @@ def main():
         setup = floor_setup(service)
         http = Clients(service.settings, service.clients.redis)
         counter = iter(range(10**9))
-        for label, clients in (("in process", None), ("over HTTP", http)):
+        floors = (("in process", None, False), ("over HTTP", http, False), ("+ processes", None, True))
+        for label, clients, processes in floors:
             for n in args.concurrency:
-                rows[label, n] = measure(lambda _: floor_once(service, *setup, next(counter), clients), args.jobs, n)
+                rows[label, n] = measure(
+                    lambda _: floor_once(service, *setup, next(counter), clients, processes), args.jobs, n)
                 print(f"floor {label} x{n}: {rows[label, n]['jobs_s']:.2f} jobs/s", flush=True)
 
     print(f"\n{'':24}{'jobs/s':>8}{'CPU/job':>10}{'workers CPU/job':>17}{'peak threads':>14}")
@@ -90,9 +92,12 @@ def main():
     print()
     for n in args.concurrency:
         service, local, http = rows["service", n], rows["in process", n], rows["over HTTP", n]
+        processes = rows["+ processes", n]
         print(f"x{n}: service / in-process floor {service['jobs_s'] / local['jobs_s']:.2f}x jobs/s, "
               f"{service['cpu_ms'] / local['cpu_ms']:.2f}x CPU per job; "
-              f"service / HTTP floor {service['jobs_s'] / http['jobs_s']:.2f}x jobs/s")
+              f"service / HTTP floor {service['jobs_s'] / http['jobs_s']:.2f}x jobs/s; "
+              f"service / (in-process floor + processes) {service['jobs_s'] / processes['jobs_s']:.2f}x jobs/s, "
+              f"{service['cpu_ms'] / processes['cpu_ms']:.2f}x CPU per job")
     print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
 
 

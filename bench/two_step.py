@@ -61,18 +61,23 @@ def job_times(client, definition, count):
     return times
 
 
+def spawn():
+    """Start a Python worker process that imports what quick_worker.py imports, and wait for its exit."""
+    subprocess.run([sys.executable, "-S", "-c", "import _json, _socket, os"], check=True)
+
+
 def spawn_times(count):
-    code = "import _socket, json, os"
     times = []
     for _ in range(count):
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-S", "-c", code], check=True)
+        spawn()
         times.append(time.perf_counter() - started)
     return times
 
 
-def floor_once(service, state_machine, activity, worker_def, n, clients=None):
-    """The AWS and Redis calls of one job, as the service makes them, without the service."""
+def floor_once(service, state_machine, activity, worker_def, n, clients=None, processes=False):
+    """The AWS and Redis calls of one job, as the service makes them, without the service; with
+    `processes`, also each step's worker process (started and waited for, making no calls)."""
     c, names, table = clients or service.clients, service.settings.names, service.settings.names.table
     ddb, sqs, sfn, batch, r = c.dynamodb, c.sqs, c.sfn, c.batch, c.redis
     # Its own queue: a stopped service's loop may still be inside a long poll of the service's queue.
@@ -100,6 +105,8 @@ def floor_once(service, state_machine, activity, worker_def, n, clients=None):
         task = c.sfn_poll.get_activity_task(activityArn=activity)
         get(), update("run"), update("job")
         batch.submit_job(jobName=f"floor-{n}", jobQueue=names.job_queue, jobDefinition=worker_def)
+        if processes:
+            spawn()
         update("run"), r.set(f"floor:{n}", dumps({"n": n})), update("job")
         r.get(f"floor:{n}"), update("run"), r.set(f"floor:{n}", "{}"), update("job")  # start
         r.get(f"floor:{n}"), update("run"), r.set(f"floor:{n}", "{}")  # finish
