@@ -319,7 +319,9 @@ class _Run:
         elif worker.kind == "callable":
             command = ["python", os.path.join(WORKERS_DIR, "run_callable.py"), worker.callable]
         else:
-            command = ["python", os.path.join(WORKERS_DIR, "scripted.py")]
+            # -S: the scripted worker is standard library only (it puts the harness on its path itself);
+            # without `site` and the installs' path hooks each worker starts about 20 ms sooner.
+            command = ["python", "-S", os.path.join(WORKERS_DIR, "scripted.py")]
             env["JOBSERVICE_SCRIPT"] = json.dumps(worker.script)
             env["JOBSERVICE_SIGNALS"] = self.signals
         return command, env
