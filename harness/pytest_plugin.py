@@ -281,7 +281,7 @@ def jobservice_client(jobservice):
     """A harness.client.Client of the running service, as a user calls it."""
     client = jobservice.client()
     yield client
-    client.session.close()
+    client.close()
 
 
 @pytest.fixture

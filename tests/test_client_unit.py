@@ -1,14 +1,18 @@
 """Unit tests of harness.client against a tiny local HTTP server imitating the contract."""
 import json
 import os
+import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import requests
 
 from harness.client import Client, JobServiceError, WorkerClient, WORKER_ENV
 from harness.errors import HarnessError
+from harness.loopback_http import Loopback
 
 JOB_URN = "urn:jobservice:job:j1"
 KEY = "jobs/j1/w1/result.json"
@@ -292,3 +296,86 @@ def test_a_long_poll_asks_for_at_most_20_seconds(service, client):
     service.route("GET", "/v2/jobs/requests/r1", body={"urn": "r1", "status": "FULFILLED"})
     client.get_request("r1", wait=60)
     assert service.last("GET", "/v2/jobs/requests/r1")["query"]["wait"] == ["20.000"]
+
+
+# -- the loopback transport (harness/loopback_http.py) ------------------------------------------------
+
+@pytest.fixture
+def keepalive():
+    """A FakeService that speaks HTTP/1.1 (keeps connections open), counting the connections it accepts."""
+    fake = FakeService()
+    fake.httpd.RequestHandlerClass.protocol_version = "HTTP/1.1"
+    fake.connections = 0
+    accept = fake.httpd.get_request
+
+    def counted():
+        fake.connections += 1
+        return accept()
+
+    fake.httpd.get_request = counted
+    fake.thread.start()
+    yield fake
+    fake.httpd.shutdown()
+    fake.httpd.server_close()
+    fake.thread.join()
+
+
+def test_calls_to_a_local_service_share_one_kept_alive_connection(keepalive):
+    keepalive.route("GET", "/v2/health", body={"status": "ok"})
+    client = Client(keepalive.url)
+    assert [client.health() for _ in range(5)] == [{"status": "ok"}] * 5
+    assert keepalive.connections == 1
+    client.close()
+
+
+def test_a_connection_the_service_closed_while_idle_is_replaced_not_failed(keepalive):
+    keepalive.route("GET", "/v2/health", body={"status": "ok"})
+    client = Client(keepalive.url)
+    client.health()
+    idle = client._loopback._idle[0]
+    idle.sock.shutdown(socket.SHUT_RDWR)  # as a server closing an idle connection: the next read is its end
+    assert client.health() == {"status": "ok"}
+    assert keepalive.connections == 2
+    client.close()
+
+
+def test_query_parameters_drop_none_and_paths_are_quoted_as_requests_quotes_them(service, client):
+    service.route("GET", "/v2/jobs", body={"jobs": []})
+    client.list_jobs(status="RUNNING", definition=None)
+    assert service.last("GET", "/v2/jobs")["query"] == {"status": ["RUNNING"]}
+    service.route("GET", "/v2/files/jobs/j1/w1/a%20b.txt", body={"key": "k"})
+    assert client.file_info("jobs/j1/w1/a b.txt") == {"key": "k"}
+
+
+def test_a_service_that_is_not_listening_raises_requests_connection_error():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # bound, not listening: a connection is refused
+        with pytest.raises(requests.ConnectionError):
+            Client(f"http://127.0.0.1:{port}").health()
+
+
+def test_a_service_that_does_not_answer_in_time_raises_requests_read_timeout(service):
+    service.route("GET", "/v2/health", body=lambda request: (time.sleep(1.0), (200, {}, None))[1])
+    with pytest.raises(requests.ReadTimeout):
+        Client(service.url, timeout=0.2).health()
+
+
+@pytest.mark.parametrize("url, served", [
+    ("http://127.0.0.1:8080", True), ("http://localhost:8080/", True), ("http://[::1]:8080", True),
+    ("https://127.0.0.1:8080", False), ("http://example.com:8080", False), ("http://127.0.0.1:8080/prefix", False),
+    ("http://user:pw@127.0.0.1:8080", False), ("http://127.0.0.1:port", False)])
+def test_only_plain_http_to_this_machine_takes_the_loopback_transport(url, served):
+    assert Loopback.serves(url) is served
+    assert (Client(url)._loopback is not None) is served
+
+
+def test_a_session_of_the_callers_own_carries_every_call(service):
+    service.route("GET", "/v2/health", body={"status": "ok"})
+    session = requests.Session()
+    sent = []
+    session.hooks["response"].append(lambda response, **_: sent.append(response.url))
+    client = Client(service.url, session=session)
+    assert client._loopback is None
+    client.health()
+    assert sent == [f"{service.url}/v2/health"]
