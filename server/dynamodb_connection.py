@@ -185,9 +185,9 @@ class Changes:
                 event.set()
 
     def watched(self, urn: str, written: set | None = None) -> bool:
-        """Whether a thread waits on `urn` now, watching what a write of `written` changes (the write
-        then hands it the new item: no read of its own)."""
-        return urn in self._waiting and bool(self._told(urn, written))
+        """Whether a thread waits on `urn` now for the new item of a write of `written` (a `Written`
+        watching what that write changes: the write then hands it the new item, no read of its own)."""
+        return urn in self._waiting and any(isinstance(event, Written) for event in self._told(urn, written))
 
     @contextmanager
     def watch(self, *urns: str, event: threading.Event | None = None, cares: Callable[[set], bool] | None = None):

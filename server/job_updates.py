@@ -14,6 +14,11 @@ from .worker_info import ACTIVE_STATUSES
 LABEL = "Update Job Resource"
 
 
+def runs_written(names) -> bool:
+    """Whether a write of a job item's attributes `names` wrote one of its runs' entries."""
+    return any(name.startswith(RUN_ATTR) for name in names)
+
+
 def create_job(db, job_urn: str, request: dict, execution_arn: str) -> None:
     """Add Job Resource: idempotent, safe if a worker's entry was written first, a no-op once it ended."""
     at = now()

@@ -202,7 +202,7 @@ class QueueProcessor:
         The job is read only when its execution's ARN is not known here or the execution has ended.
         """
         known = self._executions.get(job_urn)
-        execution = None if known is None else self._settled(known, settle)
+        execution = None if known is None else self._settled(known, settle, job_urn)
         if execution is not None and execution["status"] == "RUNNING":
             return True  # nothing changed: nothing read, nothing written
         job = self.db.get(job_urn)
@@ -212,7 +212,7 @@ class QueueProcessor:
             self._forget(job_urn)
             return True
         if execution is None or job["execution_arn"] != known:
-            execution = self._settled(job["execution_arn"], settle)
+            execution = self._settled(job["execution_arn"], settle, job_urn)
         status = EXECUTION_TO_JOB.get(execution["status"], "FAILED")
         if status == "RUNNING":
             self._know(job_urn, job["execution_arn"])
@@ -231,15 +231,23 @@ class QueueProcessor:
     def _execution(self, arn: str) -> dict:
         return self.clients.sfn.describe_execution(executionArn=arn)
 
-    def _settled(self, arn: str, settle: bool) -> dict:
+    def _settled(self, arn: str, settle: bool, job_urn: str) -> dict:
         """The execution; with `settle`, read again after short pauses while it runs (its last task
-        has just been completed, and the interpreter ends the execution right after)."""
-        execution = self._execution(arn)
-        for pause in SETTLE_PAUSES if settle else ():
-            if execution["status"] != "RUNNING":
-                break
-            clock.sleep(pause)
+        has just been completed, and the interpreter ends the execution right after).
+
+        A write of one of the job's runs in this process meanwhile ends the pauses: a run created or
+        started means a task of the execution is open, so it has not ended; a run finished sends a
+        message of its own, whose handling reads the execution again. So a middle task's finish
+        costs one read, not one per pause, once the next task's run is created.
+        """
+        if not settle:
+            return self._execution(arn)
+        with self.db.changes.watch(job_urn, event=threading.Event(), cares=job_updates.runs_written) as moved_on:
             execution = self._execution(arn)
+            for pause in SETTLE_PAUSES:
+                if execution["status"] != "RUNNING" or clock.wait(moved_on, pause):
+                    break
+                execution = self._execution(arn)
         return execution
 
     def _know(self, job_urn: str, execution_arn: str) -> None:

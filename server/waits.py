@@ -16,6 +16,7 @@ import hashlib
 import time
 
 from .errors import BadRequest
+from .job_updates import runs_written
 from .resources import JOB_STATUSES, RUN_ATTR
 
 MAX_WAIT_SECONDS = 20
@@ -80,7 +81,7 @@ def request_state(item: dict):
 
 # Whether a write of these top-level attributes may change what the functions above return.
 def _job_written(names) -> bool:
-    return "status" in names or "result_count" in names or any(name.startswith(RUN_ATTR) for name in names)
+    return "status" in names or "result_count" in names or runs_written(names)
 
 
 def _request_written(names) -> bool:
