@@ -4,8 +4,10 @@ In one run on the same embedded emulators:
   service   trivial two-step jobs (two real worker processes each) through the HTTP API, N at once,
             with the peak number of threads of this process while they run
   floor     the same AWS and Redis calls as the service makes for one job (bench/two_step.py), made
-            directly with boto3 from N threads, in process (as the service's own calls go) and over
-            HTTP to the loopback moto server
+            directly with boto3 from N threads, in process (as the service's own calls go: botocore's
+            pipeline skipped by the in-process transport's `_DirectCalls`), in process through
+            botocore's whole pipeline (boto3 as a user's code calls it, into the same in-process moto),
+            and over HTTP to the loopback moto server
 CPU per job is this process's CPU (moto, the service, the client); workers' CPU is shown apart.
 Usage: python bench/throughput.py [--jobs 16] [--concurrency 1 8]
 """
@@ -46,6 +48,17 @@ class PeakThreads:
         self._thread.join()
 
 
+class WholePipeline:
+    """The in-process transport attached to a client's events only: each call takes botocore's whole
+    pipeline (parameters, endpoint rules, signing, the response's parsing) into the same in-process moto."""
+
+    def __init__(self, transport):
+        self.transport = transport
+
+    def attach(self, events, client=None):
+        self.transport.attach(events)
+
+
 def children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -77,8 +90,10 @@ def main():
         service.stop(timeout=0.5)  # the floor runs alone on the same emulators
         setup = floor_setup(service)
         http = Clients(service.settings, service.clients.redis)
+        pipeline = Clients(service.settings, service.clients.redis, WholePipeline(running.aws.transport()))
         counter = iter(range(10**9))
-        floors = (("in process", None, False), ("over HTTP", http, False), ("+ processes", None, True))
+        floors = (("in process", None, False), ("whole pipeline", pipeline, False), ("over HTTP", http, False),
+                  ("+ processes", None, True))
         for label, clients, processes in floors:
             for n in args.concurrency:
                 rows[label, n] = measure(
@@ -92,9 +107,10 @@ def main():
     print()
     for n in args.concurrency:
         service, local, http = rows["service", n], rows["in process", n], rows["over HTTP", n]
-        processes = rows["+ processes", n]
+        processes, pipeline = rows["+ processes", n], rows["whole pipeline", n]
         print(f"x{n}: service / in-process floor {service['jobs_s'] / local['jobs_s']:.2f}x jobs/s, "
               f"{service['cpu_ms'] / local['cpu_ms']:.2f}x CPU per job; "
+              f"service / whole-pipeline floor {service['jobs_s'] / pipeline['jobs_s']:.2f}x jobs/s; "
               f"service / HTTP floor {service['jobs_s'] / http['jobs_s']:.2f}x jobs/s; "
               f"service / (in-process floor + processes) {service['jobs_s'] / processes['jobs_s']:.2f}x jobs/s, "
               f"{service['cpu_ms'] / processes['cpu_ms']:.2f}x CPU per job")
