@@ -21,7 +21,9 @@ copy); the condition parsed once per text and the values it uses (`parsed_condit
 to the backend (`_held_condition`); moto's checks run over a copy made by
 `_deepcopy` with a walk that builds each table once (`_Walk`), and the three checks that read only
 the tree, the names and the key attributes skipped for a tree that passed them with names the same
-to them (`_checks_key`); the copies and the write-out made only when read. Errors, their order,
+to them (`_checks_key`); for such a plain tree (SET path = :value, REMOVE path), the other seven
+walks' work done directly, without the copy (`_plain_validated`); the copies and the write-out made
+only when read. Errors, their order,
 answers and stored items are moto's: tests/unit/test_dynamodb_update.py applies generated updates
 to two identical tables, one through this and one through stock moto, and compares them;
 tests/test_moto_pin.py pins the moto functions copied or relied on here.
@@ -39,14 +41,22 @@ import threading
 
 from moto.dynamodb import responses as moto_responses
 from moto.dynamodb.comparisons import get_expected
-from moto.dynamodb.exceptions import ConditionalCheckFailed, ItemSizeTooLarge, ItemSizeToUpdateTooLarge
+from moto.dynamodb.exceptions import (ConditionalCheckFailed, ExpressionAttributeValueNotDefined,
+                                     InvalidUpdateExpressionInvalidDocumentPath, ItemSizeTooLarge,
+                                     ItemSizeToUpdateTooLarge)
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
-from moto.dynamodb.parsing.ast_nodes import (DepthFirstTraverser, ExpressionAttributeName, ExpressionAttributeValue, Node,
-                                             UpdateExpressionPath)
+from moto.dynamodb.parsing.ast_nodes import (DDBTypedValue, DepthFirstTraverser, ExpressionAttribute,
+                                             ExpressionAttributeName, ExpressionAttributeValue, ExpressionPathDescender,
+                                             NoneExistingPath, Node, UpdateExpression, UpdateExpressionPath,
+                                             UpdateExpressionRemoveAction, UpdateExpressionRemoveActions,
+                                             UpdateExpressionRemoveClause, UpdateExpressionSetAction,
+                                             UpdateExpressionSetActions, UpdateExpressionSetClause,
+                                             UpdateExpressionValue)
 from moto.dynamodb.parsing.executors import UpdateExpressionExecutor
 from moto.dynamodb.parsing.expressions import UpdateExpressionParser
-from moto.dynamodb.parsing.validators import (ActionCountValidator, OverlappingPathsValidator,
+from moto.dynamodb.parsing.validators import (ActionCountValidator, EmptyStringKeyValueValidator,
+                                              ExpressionPathResolver, OverlappingPathsValidator, TypeMismatchValidator,
                                               UpdateExpressionValidator, UpdateHashRangeKeyValidator)
 from moto.dynamodb.responses import (DynamoHandler, DynamoResult, MockValidationException, ProvidedKeyDoesNotExist,
                                      create_condition_expression_parser, validate_attributes_used)
@@ -60,15 +70,53 @@ _READS_OLD = ("ALL_OLD", "UPDATED_OLD", "UPDATED_NEW")
 
 @functools.lru_cache(maxsize=1024)
 def parsed(expression: str):
-    """(the AST, the names it uses, the values it uses, its paths' texts) of a stripped UpdateExpression;
-    raises as moto's parser.
+    """(the AST, the names it uses, the values it uses, its paths' texts, its `_plain_actions`) of a
+    stripped UpdateExpression; raises as moto's parser.
 
     The AST is shared: only read it (moto's validator works on its own deep copy).
     """
     ast = UpdateExpressionParser.make(expression)
     names = tuple(attr.get_attribute_name_placeholder() for attr in ast.find_clauses([ExpressionAttributeName]))
     values = tuple(attr.get_value_name() for attr in ast.find_clauses([ExpressionAttributeValue]))
-    return ast, names, values, _path_texts(ast)
+    return ast, names, values, _path_texts(ast), _plain_actions(ast)
+
+
+#: The nodes that only hold a plain tree's actions (its clauses, their lists of actions).
+_PLAIN_HOLDERS = (UpdateExpression, UpdateExpressionSetClause, UpdateExpressionSetActions,
+                  UpdateExpressionRemoveClause, UpdateExpressionRemoveActions)
+#: What a plain path is made of: attribute names (plain or #placeholders) and the dots between them.
+_PLAIN_PATH_PARTS = (ExpressionAttributeName, ExpressionAttribute, ExpressionPathDescender)
+
+
+def _plain_actions(ast):
+    """The actions of a plain UpdateExpression, in the order of its text, or None for any other.
+
+    Plain: SET actions that set a path to one value placeholder, and REMOVE actions, over paths of
+    attribute names (no list index, function, arithmetic or path as a value, no ADD or DELETE). Each
+    action is (its node, its path, its value placeholder or None for a REMOVE).
+    """
+    actions, nodes = [], [ast]
+    while nodes:
+        node = nodes.pop()
+        kind = type(node)
+        if kind in _PLAIN_HOLDERS:
+            nodes.extend(reversed(node.children or ()))
+            continue
+        if kind is UpdateExpressionSetAction and len(node.children) == 2:
+            path, value = node.children
+            if (type(value) is not UpdateExpressionValue or len(value.children) != 1
+                    or type(value.children[0]) is not ExpressionAttributeValue):
+                return None
+            placeholder = value.children[0].get_value_name()
+        elif kind is UpdateExpressionRemoveAction and len(node.children) == 1:
+            path, placeholder = node.children[0], None
+        else:
+            return None
+        if type(path) is not UpdateExpressionPath or not all(type(part) in _PLAIN_PATH_PARTS
+                                                            for part in path.children):
+            return None
+        actions.append((node, path, placeholder))
+    return tuple(actions)
 
 
 def _path_texts(ast):
@@ -120,12 +168,18 @@ def _deepcopy(value, memo: dict):
 _PLAIN_NODE: dict = {}
 
 
-def _validated(expression, path_texts, expression_attribute_names, expression_attribute_values, item, table):
+def _validated(expression, path_texts, expression_attribute_names, expression_attribute_values, item, table,
+               plain=None):
     """moto's `UpdateExpressionValidator(...).validate()`: the same processors over a deep copy of the tree.
 
     `Validator.__init__` and `validate` as moto has them, with the copy made by `_deepcopy` and each
-    processor's walk by `_Walk`.
+    processor's walk by `_Walk`; for a plain tree (`plain`: its `_plain_actions`) that passed the
+    `_ITEM_FREE` checks with names the same to them, `_plain_validated`.
     """
+    key = _checks_key(expression, path_texts, expression_attribute_names, table.table_key_attrs)
+    if plain is not None and key is not None and all((key, kind) in _passed for kind in _ITEM_FREE):
+        return _plain_validated(expression, plain, expression_attribute_names, expression_attribute_values,
+                                item, table)
     validator = UpdateExpressionValidator.__new__(UpdateExpressionValidator)
     validator.expression_attribute_names = expression_attribute_names
     validator.expression_attribute_values = expression_attribute_values
@@ -133,7 +187,6 @@ def _validated(expression, path_texts, expression_attribute_names, expression_at
     validator.table = table
     validator.processors = validator.get_ast_processors()
     n = _deepcopy(expression, {})
-    key = _checks_key(expression, path_texts, expression_attribute_names, table.table_key_attrs)
     for processor in validator.processors:
         if type(processor) in _ITEM_FREE and (key, type(processor)) in _passed:
             continue
@@ -143,6 +196,53 @@ def _validated(expression, path_texts, expression_attribute_names, expression_at
                 _passed.clear()
             _passed[(key, type(processor))] = expression  # holds the tree, so its id stays its own
     return n
+
+
+def _plain_validated(expression, actions, names, values, item, table):
+    """What moto's processors make of a plain tree (`_plain_actions`), with their errors, in their order,
+    without copying the tree or walking it once per processor.
+
+    Of the processors after the `_ITEM_FREE` checks, on a plain tree: the value processor replaces
+    each value placeholder, in the text's order, by `DDBTypedValue(DynamoType(value))` (a placeholder
+    not given is its error); the resolving processor resolves each path as a place to write (not a
+    value), in order, and refuses one that cannot be created; the function evaluator, the check for
+    paths that do not exist and the operations have nothing to act on but the one-child value
+    wrappers, which the operations replace by their child; the type and empty-key checks read each
+    SET action's first name and value (moto's own checks run here). The executor then gets the tree
+    it would get: a new root and new SET actions (each its path and its typed value), the paths and
+    the REMOVE actions shared with the parsed tree, which the executor and `normalize()` only read.
+    """
+    typed = []
+    for node, path, placeholder in actions:  # ExpressionAttributeValueProcessor
+        if placeholder is not None:
+            try:
+                target = values[placeholder]
+            except KeyError:
+                raise ExpressionAttributeValueNotDefined(attribute_value=placeholder) from None
+            typed.append(DDBTypedValue(DynamoType(target)))
+    resolver = ExpressionPathResolver(names)
+    for node, path, placeholder in actions:  # ExpressionAttributeResolvingProcessor, not resolving
+        resolved = resolver.resolve_expression_path(item, path)
+        if isinstance(resolved, NoneExistingPath) and not resolved.is_creatable():
+            raise InvalidUpdateExpressionInvalidDocumentPath()
+    children, values_of = [], iter(typed)
+    for node, path, placeholder in actions:
+        if placeholder is None:
+            children.append(node)
+            continue
+        action = copy.copy(node)
+        action.children = [path, next(values_of)]
+        children.append(action)
+    sets = [action for action in children if type(action) is UpdateExpressionSetAction]
+    mismatch = TypeMismatchValidator(table.attr)
+    for action in sets:
+        mismatch.check_for_type_mismatch(action)
+    empty = EmptyStringKeyValueValidator(table.attribute_keys)
+    for action in sets:
+        empty.check_for_empty_string_key_value(action)
+    root = copy.copy(expression)
+    root.children = children
+    return root
 
 
 #: Processors that only check the tree against the names and the table's keys (not the item), and
@@ -299,7 +399,7 @@ def handler_update_item(self):
             raise MockValidationException(
                 "1 validation error detected: Invalid UpdateExpression: The expression can not be empty;"
             )
-        _, names_used, values_used, _ = parsed(update_expression)
+        _, names_used, values_used, _, _ = parsed(update_expression)
         expression_attribute_names_used = list(names_used)
         expression_attribute_values_used.extend(values_used)
     else:
@@ -382,7 +482,7 @@ def backend_update_item(self, table_name, key, update_expression, expression_att
 
     if update_expression:
         # moto also rewrites the text (spaces around operators) but reads the result only as a truth value.
-        update_expression_ast, _, _, path_texts = parsed(update_expression)
+        update_expression_ast, _, _, path_texts, plain = parsed(update_expression)
 
     if all([table.hash_key_attr in key, table.range_key_attr in key]):
         hash_value = DynamoType(key[table.hash_key_attr])
@@ -424,6 +524,7 @@ def backend_update_item(self, table_name, key, update_expression, expression_att
                 expression_attribute_values=expression_attribute_values,
                 item=item,
                 table=table,
+                plain=plain,
             )
         data = {table.hash_key_attr: {hash_value.type: hash_value.value}}
         if range_value:
@@ -443,6 +544,7 @@ def backend_update_item(self, table_name, key, update_expression, expression_att
             expression_attribute_values=expression_attribute_values,
             item=item,
             table=table,
+            plain=plain,
         )
         validated_ast.normalize()
         try:

@@ -311,3 +311,114 @@ def test_outside_the_harness_requests_update_item_is_moto_s_own(monkeypatch):
     finally:
         for account in (FAST, STOCK):
             _backend(account).delete_table("gate")
+
+
+@st.composite
+def plain_requests(draw):
+    """An UpdateItem request of plain SET and REMOVE actions (paths of names, one value each), valid or not:
+    what `_plain_validated` answers once the text's checks are kept."""
+    names, vals = {}, {}
+
+    def path():
+        parts = []
+        for _ in range(draw(st.sampled_from([1, 1, 1, 2, 3]))):
+            attribute = draw(st.sampled_from(["a", "m", "x", "g", "pk", "status", "run_1", "run_2"]))
+            if attribute == "status" or draw(st.booleans()):  # plain "status" is a reserved word: an error
+                placeholder = f"#p{len(names)}"
+                names[placeholder] = attribute
+                attribute = placeholder
+            parts.append(attribute)
+        return ".".join(parts)
+
+    sets = [f"{path()} = :v{i}" for i in range(draw(st.integers(0, 3)))]
+    for i in range(len(sets)):
+        vals[f":v{i}"] = draw(st.sampled_from([{"S": ""}, {"N": "7"}, {"S": "v"}]) | values)  # "" and N: errors on g
+    removes = [path() for _ in range(draw(st.integers(0 if sets else 1, 2)))]
+    clauses = ([f"SET {', '.join(sets)}"] if sets else []) + ([f"REMOVE {', '.join(removes)}"] if removes else [])
+    if len(clauses) == 2 and draw(st.booleans()):
+        clauses.reverse()
+    mangle = draw(st.sampled_from(["none"] * 8 + ["missing value", "missing name"]))
+    if mangle == "missing value" and vals:
+        vals.pop(sorted(vals)[0])
+    elif mangle == "missing name" and names:
+        names.pop(sorted(names)[0])
+    body = {"UpdateExpression": " ".join(clauses), "ReturnValues": draw(st.sampled_from(["NONE", "ALL_NEW", "UPDATED_OLD"]))}
+    if names:
+        body["ExpressionAttributeNames"] = names
+    if vals:
+        body["ExpressionAttributeValues"] = vals
+    return body
+
+
+plain_items = st.fixed_dictionaries({}, optional={
+    "a": values, "m": st.builds(lambda v: {"M": v}, st.dictionaries(st.sampled_from(["a", "x", "m"]), values, max_size=3)),
+    "x": values, "run_1": st.builds(lambda v: {"M": v}, st.dictionaries(st.sampled_from(["status", "a"]), scalars,
+                                                                        max_size=2)),
+    "g": st.sampled_from([{"S": "g1"}, {"N": "1"}])})
+
+
+def _create_with_index(account, name, stored):
+    """A table whose attribute `g` (S) is the key of a global index: typed, and never an empty string."""
+    backend = _backend(account)
+    backend.create_table(name, schema=[{"AttributeName": "pk", "KeyType": "HASH"}], throughput=None,
+                         attr=[{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "g", "AttributeType": "S"}],
+                         global_indexes=[{"IndexName": "by-g", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                                          "Projection": {"ProjectionType": "ALL"}}],
+                         indexes=None, streams=None, billing_mode="PAY_PER_REQUEST", sse_specification=None, tags=[],
+                         deletion_protection_enabled=None, warm_throughput=None)
+    for item in stored:
+        backend.put_item(name, item)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(stored=st.lists(plain_items, min_size=1, max_size=3), updates=st.lists(
+    st.tuples(st.integers(0, 3), plain_requests()), min_size=1, max_size=4))
+def test_plain_updates_answer_and_store_what_stock_moto_does_once_their_checks_are_kept(stored, updates):
+    """Each request is sent twice, the second time to another item: the first keeps the checks of its
+    text and names, so the second takes `_plain_validated` (as nearly every request of the service does)."""
+    dynamodb_update.install()
+    name = f"t{next(_examples)}"
+    stored = [{**attributes, "pk": {"S": f"k{i}"}} for i, attributes in enumerate(stored)]
+    for account in (FAST, STOCK):
+        _create_with_index(account, name, stored)
+    try:
+        for which, body in updates:
+            for key in (which, (which + 1) % 4):  # 3: an item the update creates
+                request = {"TableName": name, "Key": {"pk": {"S": f"k{key}"}}, **body}
+                with harness_request():
+                    fast = _update(FAST, request)
+                stock = _update(STOCK, request)
+                assert fast == stock, request
+                event(f"{fast[0]} {fast[1] if fast[0] == 'error' else ''}")
+                assert _state(FAST, name) == _state(STOCK, name), request
+    finally:
+        for account in (FAST, STOCK):
+            _backend(account).delete_table(name)
+
+
+def test_a_plain_update_whose_checks_are_kept_skips_the_copy_and_the_walks(monkeypatch):
+    """The second request of a text (other run names, the same to the kept checks) is validated without
+    copying the tree; its answer and item are stock moto's."""
+    dynamodb_update.install()
+    for account in (FAST, STOCK):
+        _create(account, "plain-kept", {"range": False, "stream": None},
+                [{"pk": {"S": "k0"}, "run_1": {"M": {"status": {"S": "RUNNING"}}}, "run_2": {"M": {}}}])
+    copies = []
+    stock_copy = dynamodb_update._deepcopy
+    monkeypatch.setattr(dynamodb_update, "_deepcopy",  # a whole tree's copy starts with an empty memo
+                        lambda value, memo: (None if memo else copies.append(1)) or stock_copy(value, memo))
+    try:
+        for run in ("run_1", "run_2"):
+            request = {"TableName": "plain-kept", "Key": {"pk": {"S": "k0"}}, "ReturnValues": "ALL_NEW",
+                       "UpdateExpression": "SET #n0 = :v1, #n2.#n3 = :v2 REMOVE #n4",
+                       "ExpressionAttributeNames": {"#n0": "updated_at", "#n2": run, "#n3": "status", "#n4": "gone"},
+                       "ExpressionAttributeValues": {":v1": {"S": "t"}, ":v2": {"S": "SUCCEEDED"}}}
+            with harness_request():
+                fast = _update(FAST, request)
+            assert fast == _update(STOCK, request)
+            assert fast[0] == "answer" and fast[1]["Attributes"][run] == {"M": {"status": {"S": "SUCCEEDED"}}}
+        assert _state(FAST, "plain-kept") == _state(STOCK, "plain-kept")
+        assert len(copies) == 1  # the first request's copy only
+    finally:
+        for account in (FAST, STOCK):
+            _backend(account).delete_table("plain-kept")
