@@ -40,7 +40,7 @@ import re
 import threading
 
 from moto.dynamodb import responses as moto_responses
-from moto.dynamodb.comparisons import get_expected
+from moto.dynamodb.comparisons import AttributePath, Func, Op, Operand, get_expected
 from moto.dynamodb.exceptions import (ConditionalCheckFailed, ExpressionAttributeValueNotDefined,
                                      InvalidUpdateExpressionInvalidDocumentPath, ItemSizeTooLarge,
                                      ItemSizeToUpdateTooLarge)
@@ -339,28 +339,83 @@ _PLACEHOLDER = re.compile(r"[#:][A-Za-z0-9_]+")
 def parsed_condition(expression, names, values):
     """(the condition's tree, the names it uses, the values it uses), as moto's parser gives them.
 
-    A condition's parse reads only the text and the names and values it uses, so one parse serves
-    every request that sends the same text with the same values for these placeholders (the
-    service's conditions are a few texts over a few statuses), whatever else the request names.
-    The tree is shared: only evaluated (`expr`), never changed. Anything else (a placeholder not
+    A condition's parse reads only the text and the names and values it uses, and its tree holds
+    the names' attributes only as the elements of its paths (`AttributePath.path`). So one parse
+    serves every request that sends the same text with the same values for its placeholders and
+    names that are the same to it (`_condition_key`): the service's conditions are a few texts over
+    a few statuses, and `#run` stands for `run_<id>`, another attribute in each run's requests. The
+    tree of another run is the kept one with its paths' attributes renamed (`_renamed`); the
+    trees are shared: only evaluated (`expr`), never changed. Anything else (a placeholder not
     given, a value that is not plain JSON, a text moto refuses) is parsed as moto does, uncached.
     """
     if expression:
         try:
             tokens = sorted(set(_PLACEHOLDER.findall(expression)))
-            used_names = tuple((t, names[t]) for t in tokens if t[0] == "#")
+            used_names = {t: names[t] for t in tokens if t[0] == "#"}
             used_values = json.dumps({t: values[t] for t in tokens if t[0] == ":"}, sort_keys=True)
-            return _condition(expression, used_names, used_values)
+            key = _condition_key(expression, used_names, used_values)
+            kept = _conditions.get(key) if key is not None else None
+            if kept is None:
+                parser = create_condition_expression_parser(expression, dict(used_names), json.loads(used_values))
+                kept = (parser.parse(), tuple(parser.expr_attr_names_found), tuple(parser.expr_attr_values_found),
+                        used_names)
+                if key is not None:
+                    if len(_conditions) >= 1024:
+                        _conditions.clear()
+                    _conditions[key] = kept
+            tree, names_found, values_found, kept_names = kept
+            renames = {kept_names[p]: attribute for p, attribute in used_names.items() if kept_names[p] != attribute}
+            return (_renamed(tree, renames, {}) if renames else tree), names_found, values_found
         except Exception:  # noqa: BLE001 - moto's own parse below raises its own error, or answers
             pass
     parser = create_condition_expression_parser(expression, names, values)
     return parser.parse(), parser.expr_attr_names_found, parser.expr_attr_values_found
 
 
+#: Parsed conditions by `_condition_key`: (tree, names found, values found, the names it was parsed with).
+_conditions: dict = {}
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
 @functools.lru_cache(maxsize=1024)
-def _condition(expression: str, names: tuple, values: str):
-    parser = create_condition_expression_parser(expression, dict(names), json.loads(values))
-    return parser.parse(), tuple(parser.expr_attr_names_found), tuple(parser.expr_attr_values_found)
+def _words(expression: str) -> frozenset:
+    """Every word of a condition outside its placeholders: its plain attribute names, functions and keywords."""
+    return frozenset(_WORD.findall(_PLACEHOLDER.sub(" ", expression)))
+
+
+def _condition_key(expression: str, used_names: dict, used_values: str):
+    """What a condition's parse depends on, with each placeholder's attribute as itself when a word
+    of the text could be that attribute, else only as equal or not to the other placeholders'
+    attributes; None when an attribute is not a string (then the parse is not kept)."""
+    words, kinds, shape = _words(expression), {}, []
+    for placeholder, attribute in sorted(used_names.items()):
+        if type(attribute) is not str:
+            return None
+        shape.append((placeholder, attribute if attribute in words else kinds.setdefault(attribute, len(kinds))))
+    return expression, used_values, tuple(shape)
+
+
+def _renamed(node, renames: dict, memo: dict):
+    """A copy of a parsed condition's tree (`Op`, `Func` and `Operand` objects) whose paths' attributes
+    are renamed as `renames` says; values are shared, as is any node no path is under."""
+    done = memo.get(id(node))
+    if done is not None:
+        return done
+    if isinstance(node, AttributePath):
+        new = copy.copy(node)
+        new.path = [renames.get(part, part) if type(part) is str else part for part in node.path]
+    elif isinstance(node, (Op, Func)):
+        new = copy.copy(node)
+        for name, value in vars(node).items():
+            if isinstance(value, (Op, Func, Operand)):
+                setattr(new, name, _renamed(value, renames, memo))
+            elif type(value) in (list, tuple):
+                setattr(new, name, type(value)(_renamed(v, renames, memo) if isinstance(v, (Op, Func, Operand)) else v
+                                               for v in value))
+    else:
+        return node  # a value (AttributeValue), or anything else without paths
+    memo[id(node)] = new
+    return new
 
 
 def _held_condition(condition_expression, names, values):

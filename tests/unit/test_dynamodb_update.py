@@ -10,6 +10,8 @@ import contextlib
 import json
 import string
 
+import pytest
+
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from moto.dynamodb.models import dynamodb_backends
@@ -422,3 +424,78 @@ def test_a_plain_update_whose_checks_are_kept_skips_the_copy_and_the_walks(monke
     finally:
         for account in (FAST, STOCK):
             _backend(account).delete_table("plain-kept")
+
+
+# -- conditions kept across names that are the same to them (dynamodb_update.parsed_condition) ---------
+@st.composite
+def conditions(draw, depth=0):
+    """A condition over the placeholders #a and #b (and the plain names a and x), :v and :w."""
+    def path():
+        head = draw(st.sampled_from(["#a", "#b", "a", "x"]))
+        tail = draw(st.sampled_from(["", "", ".#b", ".x", "[0]", ".#a.x"]))
+        return head + tail
+
+    def operand():
+        return draw(st.sampled_from([":v", ":w"])) if draw(st.booleans()) else path()
+
+    kind = draw(st.sampled_from(["compare", "exists", "not_exists", "size", "begins", "contains", "type", "in",
+                                 "between"] + (["and", "or", "not"] if depth < 2 else [])))
+    if kind == "compare":
+        return f"{operand()} {draw(st.sampled_from(['=', '<>', '<', '<=', '>', '>=']))} {operand()}"
+    if kind in ("exists", "not_exists"):
+        return f"attribute_{kind}({path()})"
+    if kind == "size":
+        return f"size({path()}) {draw(st.sampled_from(['=', '>', '<=']))} :n"
+    if kind == "begins":
+        return f"begins_with({path()}, {operand()})"
+    if kind == "contains":
+        return f"contains({path()}, {operand()})"
+    if kind == "type":
+        return f"attribute_type({path()}, :t)"
+    if kind == "in":
+        return f"{path()} IN ({operand()}, {operand()})"
+    if kind == "between":
+        return f"{path()} BETWEEN :v AND :w"
+    if kind == "not":
+        return f"NOT ({draw(conditions(depth + 1))})"
+    return f"({draw(conditions(depth + 1))}) {kind.upper()} ({draw(conditions(depth + 1))})"
+
+
+def _evaluated(tree, item):
+    try:
+        return "value", tree.expr(item)
+    except Exception as exc:  # noqa: BLE001 - the error is the outcome compared
+        return "error", type(exc).__name__
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(text=conditions(), namings=st.lists(st.fixed_dictionaries({
+    "#a": st.sampled_from(["a", "x", "run_1", "run_2", "status"]),
+    "#b": st.sampled_from(["a", "x", "run_1", "run_2", "run_3"])}), min_size=2, max_size=5),
+    vals=st.fixed_dictionaries({":v": scalars, ":w": scalars, ":n": st.just({"N": "1"}),
+                                ":t": st.sampled_from([{"S": "S"}, {"S": "M"}, {"S": "N"}])}),
+    stored=st.lists(items, min_size=1, max_size=3))
+def test_a_condition_kept_for_other_names_evaluates_as_moto_parses_it(text, namings, vals, stored):
+    """One text with names that change from request to request (`#run` is `run_<id>`): each request's
+    tree, kept or renamed, answers every item as moto's own parse of that request does."""
+    from moto.dynamodb.comparisons import create_condition_expression_parser
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+
+    checked = [Item(DynamoType({"S": "k"}), None, {**attributes, "run_1": {"M": {"x": {"S": "1"}}},
+                                                    "run_2": {"L": [{"S": "1"}]}}) for attributes in stored]
+    for names in namings:
+        used_names = {k: v for k, v in names.items() if k in text}
+        used_values = {k: v for k, v in vals.items() if k in text}
+        try:
+            parser = create_condition_expression_parser(text, used_names, used_values)
+            stock = (parser.parse(), tuple(parser.expr_attr_names_found), tuple(parser.expr_attr_values_found))
+        except Exception as exc:  # noqa: BLE001 - a text moto refuses: refused the same way
+            with pytest.raises(type(exc)):
+                dynamodb_update.parsed_condition(text, used_names, used_values)
+            continue
+        tree, names_found, values_found = dynamodb_update.parsed_condition(text, used_names, used_values)
+        assert (tuple(names_found), tuple(values_found)) == stock[1:]
+        event("renamed" if tree is not stock[0] and any(
+            isinstance(v, str) and v.startswith("run") for v in used_names.values()) else "as parsed")
+        for item in checked + [None]:
+            assert _evaluated(tree, item) == _evaluated(stock[0], item), (text, names, item)
