@@ -9,12 +9,15 @@ In one run on the same embedded emulators:
             botocore's whole pipeline (boto3 as a user's code calls it, into the same in-process moto),
             and over HTTP to the loopback moto server
 CPU per job is this process's CPU (moto, the service, the client); workers' CPU is shown apart.
-Usage: python bench/throughput.py [--jobs 16] [--concurrency 1 8]
+The service and the in-process floor are measured in alternating rounds (`--rounds`), the service
+idle between its rounds; the ratio printed is the median of the rounds' ratios, with each round's.
+Usage: python bench/throughput.py [--jobs 16] [--concurrency 1 8] [--rounds 3]
 """
 
 import argparse
 import os
 import resource
+import statistics
 import sys
 import threading
 import time
@@ -74,46 +77,65 @@ def measure(run_one, count: int, concurrency: int) -> dict:
             "worker_cpu_ms": (children_cpu() - workers) / count * 1000, "threads": threads.peak}
 
 
+def median_row(runs: list) -> dict:
+    """The median of each figure over runs of one measurement."""
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=16, help="jobs per measurement (default 16)")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8], help="jobs at once (default 1 8)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="alternating rounds of the service and the in-process floor (default 3)")
     args = parser.parse_args()
-    rows = {}
+    rows: dict = {}
     with RunningService() as running:
         job = quick_job_runner(Client(running.url), "bench-throughput")
-        for n in args.concurrency:
-            rows["service", n] = measure(job, args.jobs, n)
-            print(f"service  x{n}: {rows['service', n]['jobs_s']:.2f} jobs/s", flush=True)
-
         service = running.service
-        service.stop(timeout=0.5)  # the floor runs alone on the same emulators
         setup = floor_setup(service)
+        counter = iter(range(10**9))
+
+        def floor(clients=None, processes=False):
+            return lambda _: floor_once(service, *setup, next(counter), clients, processes)
+
+        # The service and the in-process floor alternate, round after round, so that a machine whose
+        # speed drifts slows both alike. The service's loops stay up, idle, during the floor's rounds
+        # (its own queue, activity and items: nothing of the floor's is the service's work).
+        for n in args.concurrency:
+            for _ in range(args.rounds):
+                rows.setdefault(("service", n), []).append(measure(job, args.jobs, n))
+                rows.setdefault(("in process", n), []).append(measure(floor(), args.jobs, n))
+                print(f"x{n}: service {rows['service', n][-1]['jobs_s']:.2f} jobs/s, "
+                      f"floor in process {rows['in process', n][-1]['jobs_s']:.2f} jobs/s", flush=True)
+
+        service.stop(timeout=0.5)  # the other floors run alone on the same emulators
         http = Clients(service.settings, service.clients.redis)
         pipeline = Clients(service.settings, service.clients.redis, WholePipeline(running.aws.transport()))
-        counter = iter(range(10**9))
-        floors = (("in process", None, False), ("whole pipeline", pipeline, False), ("over HTTP", http, False),
-                  ("+ processes", None, True))
+        floors = (("whole pipeline", pipeline, False), ("over HTTP", http, False), ("+ processes", None, True))
         for label, clients, processes in floors:
             for n in args.concurrency:
-                rows[label, n] = measure(
-                    lambda _: floor_once(service, *setup, next(counter), clients, processes), args.jobs, n)
-                print(f"floor {label} x{n}: {rows[label, n]['jobs_s']:.2f} jobs/s", flush=True)
+                rows[label, n] = [measure(floor(clients, processes), args.jobs, n)]
+                print(f"floor {label} x{n}: {rows[label, n][0]['jobs_s']:.2f} jobs/s", flush=True)
 
-    print(f"\n{'':24}{'jobs/s':>8}{'CPU/job':>10}{'workers CPU/job':>17}{'peak threads':>14}")
-    for (label, n), row in rows.items():
+    print(f"\n{'':24}{'jobs/s':>8}{'CPU/job':>10}{'workers CPU/job':>17}{'peak threads':>14}   "
+          f"(medians of {args.rounds} rounds for the service and the in-process floor)")
+    for (label, n), runs in rows.items():
+        row = median_row(runs)
         name = f"{'service' if label == 'service' else 'floor ' + label} x{n}"
-        print(f"{name:24}{row['jobs_s']:8.2f}{row['cpu_ms']:8.1f}ms{row['worker_cpu_ms']:15.1f}ms{row['threads']:14d}")
+        print(f"{name:24}{row['jobs_s']:8.2f}{row['cpu_ms']:8.1f}ms{row['worker_cpu_ms']:15.1f}ms{row['threads']:14.0f}")
     print()
     for n in args.concurrency:
-        service, local, http = rows["service", n], rows["in process", n], rows["over HTTP", n]
-        processes, pipeline = rows["+ processes", n], rows["whole pipeline", n]
-        print(f"x{n}: service / in-process floor {service['jobs_s'] / local['jobs_s']:.2f}x jobs/s, "
-              f"{service['cpu_ms'] / local['cpu_ms']:.2f}x CPU per job; "
+        rounds = list(zip(rows["service", n], rows["in process", n]))
+        ratios = sorted(s["jobs_s"] / f["jobs_s"] for s, f in rounds)
+        cpus = sorted(s["cpu_ms"] / f["cpu_ms"] for s, f in rounds)
+        service = median_row(rows["service", n])
+        http, processes, pipeline = (median_row(rows[label, n]) for label in ("over HTTP", "+ processes", "whole pipeline"))
+        print(f"x{n}: service / in-process floor {statistics.median(ratios):.2f}x jobs/s "
+              f"(rounds {', '.join(f'{r:.2f}' for r in ratios)}), {statistics.median(cpus):.2f}x CPU per job; "
               f"service / whole-pipeline floor {service['jobs_s'] / pipeline['jobs_s']:.2f}x jobs/s; "
               f"service / HTTP floor {service['jobs_s'] / http['jobs_s']:.2f}x jobs/s; "
-              f"service / (in-process floor + processes) {service['jobs_s'] / processes['jobs_s']:.2f}x jobs/s, "
-              f"{service['cpu_ms'] / processes['cpu_ms']:.2f}x CPU per job")
+              f"service / (in-process floor + processes) {service['jobs_s'] / processes['jobs_s']:.2f}x jobs/s")
     print(f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
 
 
