@@ -80,7 +80,7 @@ class Loopback:
         """One call; raises `requests.ConnectionError` (or its `ConnectTimeout`, `ReadTimeout`) as `requests` would."""
         target = requote_uri(path)
         if params:
-            query = urlencode([(k, v) for k, v in params.items() if v is not None])
+            query = urlencode([(k, v) for k, v in params.items() if v is not None], doseq=True)  # as requests
             if query:
                 target += ("&" if "?" in target else "?") + query
         sent = {"Accept": "*/*"}

@@ -343,6 +343,8 @@ def test_query_parameters_drop_none_and_paths_are_quoted_as_requests_quotes_them
     service.route("GET", "/v2/jobs", body={"jobs": []})
     client.list_jobs(status="RUNNING", definition=None)
     assert service.last("GET", "/v2/jobs")["query"] == {"status": ["RUNNING"]}
+    client._request("GET", "/v2/jobs", params={"status": ["RUNNING", "FAILED"]})  # a list: the key repeated
+    assert service.last("GET", "/v2/jobs")["query"] == {"status": ["RUNNING", "FAILED"]}
     service.route("GET", "/v2/files/jobs/j1/w1/a%20b.txt", body={"key": "k"})
     assert client.file_info("jobs/j1/w1/a b.txt") == {"key": "k"}
 
