@@ -19,7 +19,7 @@ from .resources import EXECUTION_TO_JOB, JOB, REQUEST
 
 log = logging.getLogger(__name__)
 PARTICIPANT = "Queue"
-#: Pauses before re-reading an execution still RUNNING after a worker finished: the last task's
+#: Pauses before reading, then re-reading, an execution after a worker finished: the last task's
 #: execution ends a few ms after SendTaskSuccess; a middle task's never does (the sweep covers the rest).
 SETTLE_PAUSES = (0.01, 0.04)
 #: A running job that keeps being written still has its execution read every this many reconcile periods.
@@ -232,20 +232,22 @@ class QueueProcessor:
         return self.clients.sfn.describe_execution(executionArn=arn)
 
     def _settled(self, arn: str, settle: bool, job_urn: str) -> dict:
-        """The execution; with `settle`, read again after short pauses while it runs (its last task
-        has just been completed, and the interpreter ends the execution right after).
+        """The execution; with `settle` (a worker has just finished), read after a short pause, and again
+        after another while it runs: the interpreter ends the execution right after its last task.
 
-        A write of one of the job's runs in this process meanwhile ends the pauses: a run created or
-        started means a task of the execution is open, so it has not ended; a run finished sends a
-        message of its own, whose handling reads the execution again. So a middle task's finish
-        costs one read, not one per pause, once the next task's run is created.
+        A write of one of the job's runs in this process ends a pause: a run created or started means
+        a task of the execution is open, so it has not ended; a run finished sends a message of its
+        own, whose handling reads the execution again. So each update message reads the execution
+        once, mostly: a middle task's once the next task's run is written, the last task's once it
+        has ended.
         """
         if not settle:
             return self._execution(arn)
         with self.db.changes.watch(job_urn, event=threading.Event(), cares=job_updates.runs_written) as moved_on:
+            clock.wait(moved_on, SETTLE_PAUSES[0])
             execution = self._execution(arn)
-            for pause in SETTLE_PAUSES:
-                if execution["status"] != "RUNNING" or clock.wait(moved_on, pause):
+            for pause in SETTLE_PAUSES[1:]:
+                if execution["status"] != "RUNNING" or moved_on.is_set() or clock.wait(moved_on, pause):
                     break
                 execution = self._execution(arn)
         return execution
