@@ -347,6 +347,10 @@ def test_a_middle_tasks_finish_reads_the_execution_once_when_the_next_run_is_wri
     stepped.runs.finish(first, "SUCCEEDED", {"output": {"step": 1}})  # sends the update-job message
     handled = threading.Thread(target=lambda: stepped.queue.run_once(wait=0), daemon=True)
     handled.start()
+    deadline = time.monotonic() + 20
+    while job_urn not in stepped.db.changes._waiting:  # the queue took the message and waits on the job
+        assert time.monotonic() < deadline, "the queue did not take the update message"
+        time.sleep(0.005)
     assert stepped.poller.poll_once(worker["activity_arn"])  # the next task's run is written into the job
     handled.join(20)
     assert not handled.is_alive(), "the queue kept waiting for the execution's end"
