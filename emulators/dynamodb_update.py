@@ -212,28 +212,24 @@ def _plain_validated(expression, actions, names, values, item, table):
     it would get: a new root and new SET actions (each its path and its typed value), the paths and
     the REMOVE actions shared with the parsed tree, which the executor and `normalize()` only read.
     """
-    typed = []
+    children, sets = [], []  # the new root's actions; the SET ones among them
     for node, path, placeholder in actions:  # ExpressionAttributeValueProcessor
-        if placeholder is not None:
-            try:
-                target = values[placeholder]
-            except KeyError:
-                raise ExpressionAttributeValueNotDefined(attribute_value=placeholder) from None
-            typed.append(DDBTypedValue(DynamoType(target)))
+        if placeholder is None:
+            children.append(node)
+            continue
+        try:
+            target = values[placeholder]
+        except KeyError:
+            raise ExpressionAttributeValueNotDefined(attribute_value=placeholder) from None
+        action = copy.copy(node)
+        action.children = [path, DDBTypedValue(DynamoType(target))]
+        children.append(action)
+        sets.append(action)
     resolver = ExpressionPathResolver(names)
     for node, path, placeholder in actions:  # ExpressionAttributeResolvingProcessor, not resolving
         resolved = resolver.resolve_expression_path(item, path)
         if isinstance(resolved, NoneExistingPath) and not resolved.is_creatable():
             raise InvalidUpdateExpressionInvalidDocumentPath()
-    children, values_of = [], iter(typed)
-    for node, path, placeholder in actions:
-        if placeholder is None:
-            children.append(node)
-            continue
-        action = copy.copy(node)
-        action.children = [path, next(values_of)]
-        children.append(action)
-    sets = [action for action in children if type(action) is UpdateExpressionSetAction]
     mismatch = TypeMismatchValidator(table.attr)
     for action in sets:
         mismatch.check_for_type_mismatch(action)

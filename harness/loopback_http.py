@@ -47,8 +47,7 @@ class Response:
 
     @property
     def text(self) -> str:
-        charset = self.headers.get_content_charset() if hasattr(self.headers, "get_content_charset") else None
-        return self.content.decode(charset or "utf-8", errors="replace")
+        return self.content.decode(self.headers.get_content_charset() or "utf-8", errors="replace")
 
     def json(self):
         return json.loads(self.content)
