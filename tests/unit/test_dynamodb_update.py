@@ -206,6 +206,28 @@ def _state(account, name):
     return stored, stream
 
 
+@contextlib.contextmanager
+def _tables(name, create):
+    """The table `name` on both sides (`create(account)` makes it), deleted when the block ends."""
+    for account in (FAST, STOCK):
+        create(account)
+    try:
+        yield
+    finally:
+        for account in (FAST, STOCK):
+            _backend(account).delete_table(name)
+
+
+def _same_on_both(name, request):
+    """`request` as one of the harness's on the fast side and as a plain moto request on the stock side:
+    the same answer or error, then the same table; the answer."""
+    with harness_request():
+        fast = _update(FAST, request)
+    assert fast == _update(STOCK, request), request
+    assert _state(FAST, name) == _state(STOCK, name), request
+    return fast
+
+
 _examples = iter(range(10 ** 9))
 
 
@@ -218,43 +240,26 @@ def test_a_harness_update_answers_and_stores_what_stock_moto_does(spec, stored, 
     key_of = (lambda i: {"pk": {"S": f"k{i}"}, "sk": {"N": str(i)}}) if spec["range"] else (
         lambda i: {"pk": {"S": f"k{i}"}})
     stored = [{**attributes, **key_of(i)} for i, attributes in enumerate(stored)]
-    for account in (FAST, STOCK):
-        _create(account, name, spec, stored)
-    try:
+    with _tables(name, lambda account: _create(account, name, spec, stored)):
         for which, body in updates:  # key 2 (or beyond the stored items): an item the update creates
-            request = {"TableName": name, "Key": key_of(which), **body}
-            with harness_request():
-                fast = _update(FAST, request)
-            stock = _update(STOCK, request)
-            assert fast == stock, request
+            fast = _same_on_both(name, {"TableName": name, "Key": key_of(which), **body})
             event(f"{fast[0]} {fast[1] if fast[0] == 'error' else body.get('ReturnValues')}")
-            assert _state(FAST, name) == _state(STOCK, name), request
-    finally:
-        for account in (FAST, STOCK):
-            _backend(account).delete_table(name)
 
 
 def test_the_same_expression_text_with_other_values_and_items_updates_each_as_moto():
     """The parsed expression is kept by its text: the next request with that text gets its own values."""
     dynamodb_update.install()
     spec = {"range": False, "stream": "NEW_AND_OLD_IMAGES"}
-    for account in (FAST, STOCK):
-        _create(account, "same-text", spec, [{"pk": {"S": "k0"}, "l": {"L": []}, "n": {"N": "1"}}])
-    try:
+    stored = [{"pk": {"S": "k0"}, "l": {"L": []}, "n": {"N": "1"}}]
+    with _tables("same-text", lambda account: _create(account, "same-text", spec, stored)):
         for i in range(3):
             request = {"TableName": "same-text", "Key": {"pk": {"S": f"k{i % 2}"}}, "ReturnValues": "UPDATED_NEW",
                        "UpdateExpression": "SET #n0 = :v1, l = list_append(if_not_exists(l, :v2), :v3) ADD n :v4",
                        "ExpressionAttributeNames": {"#n0": f"run_{i}"},
                        "ExpressionAttributeValues": {":v1": {"M": {"status": {"S": f"s{i}"}}}, ":v2": {"L": []},
                                                      ":v3": {"L": [{"N": str(i)}]}, ":v4": {"N": str(i)}}}
-            with harness_request():
-                fast = _update(FAST, request)
-            assert fast == _update(STOCK, request)
+            fast = _same_on_both("same-text", request)
             assert fast[0] == "answer" and fast[1]["Attributes"][f"run_{i}"] == {"M": {"status": {"S": f"s{i}"}}}
-        assert _state(FAST, "same-text") == _state(STOCK, "same-text")
-    finally:
-        for account in (FAST, STOCK):
-            _backend(account).delete_table("same-text")
 
 
 SAME_TEXTS = ["SET #a = :v, #b = :w", "SET #a = :v REMOVE #b", "SET #a = :v, x = :w", "SET #a.x = :v, #b = :w",
@@ -270,21 +275,14 @@ def test_one_text_with_names_that_change_is_checked_as_moto_checks_it(changes):
     """The checks a tree passed are kept for names that are the same to them: a key, a duplicate is still seen."""
     dynamodb_update.install()
     name = f"t{next(_examples)}"
-    for account in (FAST, STOCK):
-        _create(account, name, {"range": False, "stream": None}, [{"pk": {"S": "k0"}, "x": {"M": {}}}])
-    try:
+    stored = [{"pk": {"S": "k0"}, "x": {"M": {}}}]
+    with _tables(name, lambda account: _create(account, name, {"range": False, "stream": None}, stored)):
         for text, names in changes:
             request = {"TableName": name, "Key": {"pk": {"S": "k0"}}, "UpdateExpression": text,
                        "ExpressionAttributeNames": names, "ReturnValues": "ALL_NEW",
                        "ExpressionAttributeValues": {k: v for k, v in {":v": {"S": "v"}, ":w": {"N": "2"},
                                                                        ":n": {"N": "1"}}.items() if k in text}}
-            with harness_request():
-                fast = _update(FAST, request)
-            assert fast == _update(STOCK, request), request
-            assert _state(FAST, name) == _state(STOCK, name), request
-    finally:
-        for account in (FAST, STOCK):
-            _backend(account).delete_table(name)
+            _same_on_both(name, request)
 
 
 def test_outside_the_harness_requests_update_item_is_moto_s_own(monkeypatch):
@@ -299,9 +297,7 @@ def test_outside_the_harness_requests_update_item_is_moto_s_own(monkeypatch):
     stock_make = UpdateExpressionParser.make
     monkeypatch.setattr(UpdateExpressionParser, "make",
                         classmethod(lambda cls, text: parses.append(text) or stock_make(text)))
-    for account in (FAST, STOCK):
-        _create(account, "gate", {"range": False, "stream": None}, [])
-    try:
+    with _tables("gate", lambda account: _create(account, "gate", {"range": False, "stream": None}, [])):
         text = "SET gate_check_attribute = :v"
         for i in range(2):
             request = {"TableName": "gate", "Key": {"pk": {"S": "k"}}, "UpdateExpression": text,
@@ -310,9 +306,6 @@ def test_outside_the_harness_requests_update_item_is_moto_s_own(monkeypatch):
             with harness_request():
                 assert _update(FAST, request)[0] == "answer"
         assert parses.count(text) == 2 * 2 + 1
-    finally:
-        for account in (FAST, STOCK):
-            _backend(account).delete_table("gate")
 
 
 @st.composite
@@ -381,49 +374,32 @@ def test_plain_updates_answer_and_store_what_stock_moto_does_once_their_checks_a
     dynamodb_update.install()
     name = f"t{next(_examples)}"
     stored = [{**attributes, "pk": {"S": f"k{i}"}} for i, attributes in enumerate(stored)]
-    for account in (FAST, STOCK):
-        _create_with_index(account, name, stored)
-    try:
+    with _tables(name, lambda account: _create_with_index(account, name, stored)):
         for which, body in updates:
             for key in (which, (which + 1) % 4):  # 3: an item the update creates
-                request = {"TableName": name, "Key": {"pk": {"S": f"k{key}"}}, **body}
-                with harness_request():
-                    fast = _update(FAST, request)
-                stock = _update(STOCK, request)
-                assert fast == stock, request
+                fast = _same_on_both(name, {"TableName": name, "Key": {"pk": {"S": f"k{key}"}}, **body})
                 event(f"{fast[0]} {fast[1] if fast[0] == 'error' else ''}")
-                assert _state(FAST, name) == _state(STOCK, name), request
-    finally:
-        for account in (FAST, STOCK):
-            _backend(account).delete_table(name)
 
 
 def test_a_plain_update_whose_checks_are_kept_skips_the_copy_and_the_walks(monkeypatch):
     """The second request of a text (other run names, the same to the kept checks) is validated without
     copying the tree; its answer and item are stock moto's."""
     dynamodb_update.install()
-    for account in (FAST, STOCK):
-        _create(account, "plain-kept", {"range": False, "stream": None},
-                [{"pk": {"S": "k0"}, "run_1": {"M": {"status": {"S": "RUNNING"}}}, "run_2": {"M": {}}}])
+    stored = [{"pk": {"S": "k0"}, "run_1": {"M": {"status": {"S": "RUNNING"}}}, "run_2": {"M": {}}}]
     copies = []
     stock_copy = dynamodb_update._deepcopy
     monkeypatch.setattr(dynamodb_update, "_deepcopy",  # a whole tree's copy starts with an empty memo
                         lambda value, memo: (None if memo else copies.append(1)) or stock_copy(value, memo))
-    try:
+    spec = {"range": False, "stream": None}
+    with _tables("plain-kept", lambda account: _create(account, "plain-kept", spec, stored)):
         for run in ("run_1", "run_2"):
             request = {"TableName": "plain-kept", "Key": {"pk": {"S": "k0"}}, "ReturnValues": "ALL_NEW",
                        "UpdateExpression": "SET #n0 = :v1, #n2.#n3 = :v2 REMOVE #n4",
                        "ExpressionAttributeNames": {"#n0": "updated_at", "#n2": run, "#n3": "status", "#n4": "gone"},
                        "ExpressionAttributeValues": {":v1": {"S": "t"}, ":v2": {"S": "SUCCEEDED"}}}
-            with harness_request():
-                fast = _update(FAST, request)
-            assert fast == _update(STOCK, request)
+            fast = _same_on_both("plain-kept", request)
             assert fast[0] == "answer" and fast[1]["Attributes"][run] == {"M": {"status": {"S": "SUCCEEDED"}}}
-        assert _state(FAST, "plain-kept") == _state(STOCK, "plain-kept")
         assert len(copies) == 1  # the first request's copy only
-    finally:
-        for account in (FAST, STOCK):
-            _backend(account).delete_table("plain-kept")
 
 
 # -- conditions kept across names that are the same to them (dynamodb_update.parsed_condition) ---------
