@@ -12,7 +12,7 @@ import string
 
 import pytest
 
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.responses import DynamoHandler
@@ -365,7 +365,14 @@ def _create_with_index(account, name, stored):
         backend.put_item(name, item)
 
 
+def _set_g(value):
+    return {"UpdateExpression": "SET g = :v0", "ReturnValues": "NONE", "ExpressionAttributeValues": {":v0": value}}
+
+
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Always: the index key `g` set to an empty string and to a number (moto's empty-key and type checks).
+@example(stored=[{}], updates=[(0, _set_g({"S": ""}))])
+@example(stored=[{}], updates=[(0, _set_g({"N": "7"}))])
 @given(stored=st.lists(plain_items, min_size=1, max_size=3), updates=st.lists(
     st.tuples(st.integers(0, 3), plain_requests()), min_size=1, max_size=4))
 def test_plain_updates_answer_and_store_what_stock_moto_does_once_their_checks_are_kept(stored, updates):
