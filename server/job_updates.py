@@ -20,21 +20,28 @@ def runs_written(names) -> bool:
 
 
 def create_job(db, job_urn: str, request: dict, execution_arn: str) -> None:
-    """Add Job Resource: idempotent, safe if a worker's entry was written first, a no-op once it ended."""
+    """Add Job Resource: idempotent, safe if a worker's entry was written first, a no-op once it ended.
+
+    The common case is a job item not stored yet: one PutItem on its absence writes it whole. Where an
+    item is there (a redelivered request, or a run's entry the poller wrote first), the UpdateItem
+    below adds the job's fields to it, keeping its status and creation time, and only while it runs.
+    """
     at = now()
-    update = (Update().set("kind", "job").set("request", request["urn"])
-              .set("definition", request["definition"]).set("input", request.get("input") or "{}")
-              .set("execution_arn", execution_arn).set("status", "RUNNING", if_absent=True)
-              .set("created_at", at, if_absent=True).set("updated_at", at).set("active", "job")
-              .set("workers", request.get("workers") or []))
-    update.names["#s"] = "status"
-    update.values[":running"] = {"S": "RUNNING"}
-    try:
-        db.update(job_urn, update, condition="attribute_not_exists(#s) OR #s = :running",
-                  label="Add Job Resource", returns="NONE")
-    except ConditionFailed:
-        return  # a redelivered request of a job that has ended
-    db.changes.notify(JOBS_CREATED, {"workers": list(request.get("workers") or [])})  # what the poller polls
+    fields = {"kind": "job", "request": request["urn"], "definition": request["definition"],
+              "input": request.get("input") or "{}", "execution_arn": execution_arn, "status": "RUNNING",
+              "created_at": at, "updated_at": at, "active": "job", "workers": request.get("workers") or []}
+    if not db.put_new({"urn": job_urn, **fields}, label="Add Job Resource"):
+        update = Update()
+        for name, value in fields.items():
+            update.set(name, value, if_absent=name in ("status", "created_at"))
+        update.names["#s"] = "status"
+        update.values[":running"] = {"S": "RUNNING"}
+        try:
+            db.update(job_urn, update, condition="attribute_not_exists(#s) OR #s = :running",
+                      label="Add Job Resource", returns="NONE")
+        except ConditionFailed:
+            return  # a redelivered request of a job that has ended
+    db.changes.notify(JOBS_CREATED, {"workers": list(fields["workers"])})  # what the poller polls
 
 
 #: A run's statuses in the order they move: a job's entry of a run never moves back.

@@ -17,7 +17,8 @@ from emulators import sfn_activities
 from harness.provision import provision
 from harness.service import names_for
 from server.config import Settings
-from server.resources import RUN
+from server import job_updates
+from server.resources import JOB, RUN, RUN_ATTR
 from server.service import Service
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
@@ -136,6 +137,28 @@ def test_a_redelivered_request_message_makes_one_job_and_one_execution(stepped, 
     assert len(jobs) == 1
     executions = stepped.clients.sfn.list_executions(stateMachineArn=job_def["state_machine_arn"])["executions"]
     assert len(executions) == 1
+
+
+def test_add_job_resource_keeps_a_run_entry_written_before_it_and_changes_nothing_twice_or_once_ended(stepped):
+    db, job_urn, worker = stepped.db, f"{JOB}{uuid.uuid4().hex}", uuid.uuid4().hex
+    # The poller's Update Job Resource lands before the queue's Add Job Resource (a fast activity task).
+    run = {"worker": worker, "job": job_urn, "definition": "urn:jobservice:worker:w", "status": "SUBMITTED",
+           "batch_job_id": "batch-1", "created_at": "2026-01-01T00:00:00.000Z"}
+    assert job_updates.write_run(db, run, submitted=True)
+    request = {"urn": "urn:jobservice:request:r", "definition": "urn:jobservice:job-definition:d",
+               "input": '{"a": 1}', "workers": ["urn:jobservice:worker:w"]}
+    job_updates.create_job(db, job_urn, request, "arn:aws:states:us-east-1:123456789012:execution:m:e")
+    job = db.get(job_urn)
+    assert (job["status"], job["request"], job["input"], job["active"]) == ("RUNNING", request["urn"], '{"a": 1}', "job")
+    assert job[RUN_ATTR + worker]["status"] == "SUBMITTED" and job[RUN_ATTR + worker]["batch_job_id"] == "batch-1"
+
+    job_updates.create_job(db, job_urn, request, "arn:aws:states:us-east-1:123456789012:execution:m:e")  # redelivered
+    assert db.get(job_urn) == {**job, "updated_at": db.get(job_urn)["updated_at"]}
+
+    assert job_updates.end_job(db, job_urn, "COMPLETED", output='{"done": 1}')["status"] == "COMPLETED"
+    ended = db.get(job_urn)
+    job_updates.create_job(db, job_urn, request, "arn:aws:states:us-east-1:123456789012:execution:m:e")
+    assert db.get(job_urn) == ended and "active" not in ended
 
 
 def test_results_are_kept_out_of_the_job_item_and_read_back_in_order(stepped, api):
