@@ -3,16 +3,16 @@
 Steps: start, upload, download, results, heartbeat, sleep, wait (for the user's `signal`),
 finish, fail, crash. Strings may hold `${input.x}`, `${worker}`, `${job}` and
 `${files.NAME}` (the key of a file this run uploaded). Standard library only:
-many of these start at once, and each start costs a fresh interpreter.
+many of these start at once, and each start costs a fresh interpreter. Its calls to a plain
+`http://` URL (the embedded and LocalStack targets, a presigned URL of the embedded S3) go over
+one kept-alive connection (harness/workers/plain_http.py), without http.client's imports; any
+other URL (https) goes through urllib, imported then.
 """
-import http.client
 import json
 import os
 import sys
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 
 # Runnable as a plain script from any directory, installed or not.
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -21,6 +21,9 @@ if ROOT not in sys.path:
 
 from harness import retry  # noqa: E402
 from harness.templates import render  # noqa: E402
+from harness.workers import plain_http  # noqa: E402
+
+TIMEOUT = 30.0
 
 SIGNAL_TIMEOUT = float(os.environ.get("JOBSERVICE_SIGNAL_TIMEOUT", "60"))
 
@@ -38,6 +41,14 @@ class Api:
 
     def __init__(self, environ):
         self.url, self.token = environ["JOBSERVICE_URL"].rstrip("/"), environ["JOBSERVICE_WORKER_TOKEN"]
+        self.http = plain_http.Connections(TIMEOUT)
+
+    def send(self, method, url, data=b"", headers=None):
+        """(status, body) of one request; OSError when no answer came."""
+        if plain_http.plain(url):
+            status, _, body = self.http.request(method, url, data, headers)
+            return status, body
+        return _send_by_urllib(method, url, data, headers)
 
     def call(self, method, path, body=None, raw=None):
         """One call, retried on transient answers (harness/retry.py) with one Idempotency-Key for all tries."""
@@ -46,23 +57,40 @@ class Api:
         headers = {"Authorization": f"Bearer {self.token}", "Content-Type": kind,
                    **retry.idempotency_headers(method, path.split("?", 1)[0])}
         for attempt in range(retry.ATTEMPTS):
-            request = urllib.request.Request(self.url + path, data=data if method == "POST" else None,
-                                             method=method, headers=headers)
             try:
-                with urllib.request.urlopen(request, timeout=30) as resp:
-                    return json.loads(resp.read() or b"null")
-            except urllib.error.HTTPError as exc:
-                text = exc.read().decode("utf-8", "replace")
-                if exc.code not in retry.TRANSIENT or attempt == retry.ATTEMPTS - 1:
-                    raise Stop("Worker.Error", f"{method} {path}: {exc.code} {text}")
-            except (urllib.error.URLError, ConnectionError, http.client.HTTPException) as exc:
+                status, answer = self.send(method, self.url + path, data if method == "POST" else b"", headers)
+            except OSError as exc:
                 if attempt == retry.ATTEMPTS - 1:
                     raise Stop("Worker.Error", f"{method} {path}: {exc}")
+            else:
+                if status < 300:
+                    return json.loads(answer or b"null")
+                if status not in retry.TRANSIENT or attempt == retry.ATTEMPTS - 1:
+                    raise Stop("Worker.Error", f"{method} {path}: {status} {answer.decode('utf-8', 'replace')}")
             time.sleep(retry.pause(attempt))
 
     def fetch(self, url):
-        with urllib.request.urlopen(url, timeout=30) as resp:
-            return resp.read()
+        status, data = self.send("GET", url)
+        if status != 200:
+            raise Stop("Worker.Error", f"GET of a presigned URL: {status} {data[:200].decode('utf-8', 'replace')}")
+        return data
+
+
+def _send_by_urllib(method, url, data, headers):
+    """(status, body) of a request to a URL plain_http does not send (https)."""
+    import http.client
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, data=data if method == "POST" else None, method=method,
+                                     headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except (urllib.error.URLError, http.client.HTTPException) as exc:
+        raise ConnectionError(str(exc)) from exc
 
 
 class Script:
