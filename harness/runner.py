@@ -272,10 +272,11 @@ class _Run:
         started = time.monotonic()
         deadline = started + CONFORMANCE_SETTLE_SECONDS
         while True:
-            report = check(trace.snapshot())
+            events = trace.snapshot()
+            report = check(events)
             if report.ok or time.monotonic() >= deadline:
                 break
-            time.sleep(0.05)
+            trace.wait_beyond(len(events), deadline - time.monotonic())  # checked again at the next event
         result.conformance = report
         seconds = time.monotonic() - started
         name = "conformance with the documented sequence"

@@ -12,10 +12,12 @@ class Trace:
     def __init__(self):
         self.events = []
         self._lock = threading.Lock()
+        self._added = threading.Condition(self._lock)
 
     def _add(self, event) -> None:
         with self._lock:
             self.events.append(event)
+            self._added.notify_all()
 
     def start(self) -> "Trace":
         observe.subscribe(self._add)
@@ -25,6 +27,11 @@ class Trace:
         """The events so far, in order, while recording goes on."""
         with self._lock:
             return sorted(self.events, key=lambda e: e.seq)
+
+    def wait_beyond(self, count: int, timeout: float) -> bool:
+        """Wait at most `timeout` seconds until more than `count` events are recorded; whether they are."""
+        with self._lock:
+            return self._added.wait_for(lambda: len(self.events) > count, timeout=max(0.0, timeout))
 
     def stop(self) -> list:
         observe.unsubscribe(self._add)

@@ -71,6 +71,13 @@ def test_the_data_is_complete_and_consistent():
     assert sum(bool(a.unobservable) for a in arrows) == 3  # the Worker's own notes
 
 
+def test_the_data_reads_the_same_with_libyaml_and_pure_python():
+    from harness import conformance
+
+    text = Path(conformance.DATA).read_text(encoding="utf-8")
+    assert yaml.load(text, Loader=conformance.LOADER) == yaml.load(text, Loader=yaml.SafeLoader)
+
+
 def test_the_documented_run_conforms(documented):
     report = documented.conformance
     assert report is not None and report.ok, report.format()
