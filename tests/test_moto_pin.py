@@ -371,6 +371,13 @@ COPIED_SINCE = [
      "cached per class by dispatch_cache._cached_method_names"),
     ("moto.core.loaders", "create_loader", "789ed39d27810d82", "made once per process by shared_loader._moto_loader"),
     ("botocore.loaders", "create_loader", "d2be0285df31772c", "cached per data path by shared_loader._shared"),
+    ("botocore.loaders", "Loader.list_available_services", "03121d24f47c4778",
+     "replaced by shared_loader._list_available_services (one scandir walk per folder, the same rule)"),
+    ("botocore.loaders", "Loader._potential_locations", "7b66261e1a943189",
+     "called by shared_loader._list_available_services for the folders it walks"),
+    ("botocore.loaders", "JSONFileLoader.exists", "31fc9f11e517ecf5",
+     "its rule (a file named <kind> plus one of _JSON_OPEN_METHODS) followed by shared_loader._kinds"),
+    ("botocore.loaders", "instance_cache", "00af2cb44d6c331d", "wraps shared_loader._list_available_services"),
     ("moto.dynamodb.models.table", "Table.query", "7c7c449c0d26f159",
      "wrapped by dynamodb_index._query: for an index it calls all_items once and keeps the items whose hash "
      "attributes equal hash_key_conditions (and that have every range attribute), so the side index's group "
