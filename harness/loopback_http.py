@@ -20,13 +20,14 @@ ready: an end of stream), and replaced.
 
 import http.client
 import json
-import select
 import socket
 import threading
 from urllib.parse import urlencode, urlsplit
 
 import requests
 from requests.utils import requote_uri
+
+from .workers.plain_http import idle_closed
 
 #: Idle connections kept per service (requests' default pool size).
 MAX_IDLE = 10
@@ -151,12 +152,5 @@ class _Connection(http.client.HTTPConnection):
 
 
 def _usable(connection: http.client.HTTPConnection) -> bool:
-    """Whether an idle connection is still open: nothing to read on it (readable means the end of the stream)."""
-    sock = connection.sock
-    if sock is None:
-        return False
-    try:
-        readable, _, _ = select.select([sock], [], [], 0)
-    except (OSError, ValueError):
-        return False
-    return not readable
+    """Whether an idle connection is still open (`idle_closed`: nothing to read on it)."""
+    return connection.sock is not None and not idle_closed(connection.sock)

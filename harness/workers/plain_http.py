@@ -50,7 +50,7 @@ class Connections:
         lines += [f"{name}: {value}" for name, value in (headers or {}).items()]
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         sock = self._idle.pop(address, None)
-        if sock is not None and _closed(sock):
+        if sock is not None and idle_closed(sock):
             sock.close()
             sock = None
         if sock is None:
@@ -73,8 +73,9 @@ class Connections:
         self._idle.clear()
 
 
-def _closed(sock: socket.socket) -> bool:
-    """Whether an idle connection has been closed by its server (or has unasked-for bytes)."""
+def idle_closed(sock: socket.socket) -> bool:
+    """Whether an idle connection has been closed by its server (or has unasked-for bytes): anything to
+    read on it means so. The client's pool (harness/loopback_http.py) checks its idle connections so too."""
     try:
         readable, _, _ = select.select([sock], [], [], 0)
     except (OSError, ValueError):

@@ -93,7 +93,7 @@ def test_a_connection_the_server_closed_while_idle_is_replaced(serve):
     http = plain_http.Connections(timeout=5)
     assert http.request("GET", server.url + "/a")[2] == b"one"
     for _ in range(100):  # until the close has reached this side (it is sent right after the answer)
-        if plain_http._closed(http._idle[("127.0.0.1", int(server.url.rsplit(":", 1)[1]))]):
+        if plain_http.idle_closed(http._idle[("127.0.0.1", int(server.url.rsplit(":", 1)[1]))]):
             break
         threading.Event().wait(0.01)
     assert http.request("GET", server.url + "/b")[2] == b"two"
