@@ -26,8 +26,12 @@ class BadAnswer(OSError):
 
 def plain(url: str) -> bool:
     """Whether `url` is one this client sends (`http://`, with a host)."""
+    return _plain_parts(url) is not None
+
+
+def _plain_parts(url: str):
     parts = urlsplit(url)
-    return parts.scheme == "http" and bool(parts.hostname)
+    return parts if parts.scheme == "http" and parts.hostname else None
 
 
 class Connections:
@@ -39,8 +43,8 @@ class Connections:
 
     def request(self, method: str, url: str, body: bytes = b"", headers: dict | None = None):
         """(status, headers with lower-case names, body) of one request to a plain `http://` URL."""
-        parts = urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname:
+        parts = _plain_parts(url)
+        if parts is None:
             raise ValueError(f"not a plain http:// URL: {url!r}")
         address = (parts.hostname, parts.port or 80)
         target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
